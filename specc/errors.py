@@ -1,0 +1,137 @@
+"""One error hierarchy for every mistake a spec can contain.
+
+Every error carries the place it points at (file, line, column) so the CLI can
+print ``FILE:LINE:COL: error: message`` with the source line and a caret.
+Notes point at further places, e.g. where each of two conflicting sizes came from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a spec file; lines and columns count from 1."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class SpecError(Exception):
+    """A mistake in a spec (or in data given to a compiled spec), with its place."""
+
+    kind = "error"
+
+    def __init__(self, message: str, span: Span | None = None, *,
+                 notes: tuple[tuple[str, Span | None], ...] = (), source: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.notes = tuple(notes)
+        self.source = source
+
+    @property
+    def file(self) -> str | None:
+        return self.span.file if self.span else None
+
+    @property
+    def line(self) -> int | None:
+        return self.span.line if self.span else None
+
+    @property
+    def column(self) -> int | None:
+        return self.span.column if self.span else None
+
+    def with_source(self, source: str) -> "SpecError":
+        if self.source is None:
+            self.source = source
+        return self
+
+    def __str__(self) -> str:
+        return f"{self.span}: {self.message}" if self.span else self.message
+
+    def format(self) -> str:
+        """The compiler-style report: location, message, source line, caret, notes."""
+        lines = [_located(self.span, "error", self.message)]
+        lines += _excerpt(self.source, self.span)
+        for text, span in self.notes:
+            lines.append(_located(span, "note", text))
+            lines += _excerpt(self.source, span)
+        return "\n".join(lines)
+
+
+def _located(span: Span | None, level: str, message: str) -> str:
+    return f"{span}: {level}: {message}" if span else f"{level}: {message}"
+
+
+def _excerpt(source: str | None, span: Span | None) -> list[str]:
+    if source is None or span is None:
+        return []
+    lines = source.splitlines()
+    if not 1 <= span.line <= len(lines):
+        return []
+    text = lines[span.line - 1].replace("\t", " ")
+    width = max(1, span.end_column - span.column) if span.end_line == span.line else 1
+    return ["    " + text, "    " + " " * (span.column - 1) + "^" + "~" * (width - 1)]
+
+
+class SpecSyntaxError(SpecError):
+    """The text does not follow the grammar."""
+
+
+class ReservedNameError(SpecError):
+    """A keyword, built-in function, constant or nn.Module attribute used as a name."""
+
+
+class RedefinitionError(SpecError):
+    """A name defined twice."""
+
+
+class InputAssignmentError(SpecError):
+    """An assignment to a declared input."""
+
+
+class UnknownFunctionError(SpecError):
+    """A call to a function that is neither built in nor defined."""
+
+
+class UnknownNameError(SpecError):
+    """A name that cannot mean anything where it is used."""
+
+
+class ArityError(SpecError):
+    """A function called with the wrong number of arguments."""
+
+
+class ShapeError(SpecError):
+    """A value of the wrong kind: a vector where a scalar must be, a matrix product of two vectors …"""
+
+
+class SizeConflictError(ShapeError):
+    """Two sizes that must be equal are not."""
+
+
+class UndeterminedSizeError(ShapeError):
+    """A size that nothing in the spec determines."""
+
+
+class CycleError(SpecError):
+    """Nodes that depend on each other."""
+
+
+class KindError(SpecError):
+    """A name used as the wrong kind of thing: a function as a value, a node called like a function."""
+
+
+class InitError(SpecError):
+    """An ``init`` line that names no parameter or gives an unusable distribution."""
+
+
+class DataError(SpecError):
+    """Data (inputs, targets, weights) that do not fit the spec."""

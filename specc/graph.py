@@ -1,0 +1,490 @@
+"""AST → IR: one ``networkx.DiGraph`` that compiling, inspecting and drawing all read.
+
+Node ids are the spec's names for inputs, parameters and named nodes,
+``"<stmt>/<k>"`` for the operations inside a statement and ``"output:<name>"``
+for outputs. Attributes (see docs/ir.md):
+
+every node   kind ('input' | 'param' | 'const' | 'op' | 'output'), shape (tuple:
+             () scalar, (n,) vector, (m, n) matrix), batched (varies per sample),
+             span, name (spec name or None), stmt (owning statement or None), order
+op           op ('add' 'sub' 'mul' 'div' 'matmul' 'neg' 'pow' or a function name),
+             args (operand ids, in order), label (source text), via (user function
+             it was inlined from, or None), hint (name for a shared temporary)
+const        value; name is 'pi' or 'e' for the constants
+param        role ('weight' | 'bias' | 'other'), fan_in, init, init_args, declared
+output       args (the node it returns)
+edges        positions: the operand positions the source fills in the target
+graph        file, source, program, inputs, outputs, params (ordered spec names)
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import operator
+
+import networkx as nx
+import torch.nn
+
+from . import parse as ast
+from .errors import (ArityError, CycleError, InitError, InputAssignmentError, KindError, RedefinitionError,
+                     ReservedNameError, ShapeError, Span, SpecError, UndeterminedSizeError,
+                     UnknownFunctionError, UnknownNameError)
+from .functions import FUNCTIONS
+from .inits import INITIALIZERS
+from .shapes import SCALAR, Unifier, concrete
+
+# Attributes of every module specc generates; a parameter of that name would shadow them.
+GENERATED_ATTRIBUTES = frozenset({"spec_source", "spec_file", "spec_inputs", "spec_outputs", "reset_parameters"})
+MODULE_ATTRIBUTES = frozenset(dir(torch.nn.Module)) | frozenset(vars(torch.nn.Module())) | GENERATED_ATTRIBUTES
+ELEMENTWISE_OPS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
+_CONST_OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
+              "pow": operator.pow}
+_CONST_FUNCS = {"exp": math.exp, "log": math.log, "sin": math.sin, "cos": math.cos, "sqrt": math.sqrt,
+                "abs": math.fabs}
+
+
+def source_text(source: str, span: Span) -> str:
+    lines = source.splitlines()
+    if span.line == span.end_line:
+        return lines[span.line - 1][span.column - 1:span.end_column - 1]
+    parts = [lines[span.line - 1][span.column - 1:]] + lines[span.line:span.end_line - 1]
+    return " ".join(p.strip() for p in parts + [lines[span.end_line - 1][:span.end_column - 1]])
+
+
+class _Builder:
+    def __init__(self, program: ast.Program):
+        self.program = program
+        self.nodes: dict[str, dict] = {}
+        self.defined: dict[str, Span] = {}
+        self.inputs: dict[str, ast.Decl] = {}
+        self.param_decls: dict[str, ast.Decl] = {}
+        self.defs: dict[str, ast.Def] = {}
+        self.assigns: dict[str, ast.Assign] = {}
+        self.aliases: dict[str, ast.Name] = {}
+        self.inits: list[ast.Init] = []
+        self.output_decl: ast.OutputDecl | None = None
+        self.params: dict[str, Span] = {}  # name → first appearance, in order
+        self.counter = 0
+        self.expanding: list[str] = []
+
+    # ------------------------------------------------------------ names
+    def _define(self, name: ast.Name) -> None:
+        if name.id in FUNCTIONS:
+            raise ReservedNameError(f"'{name.id}' is a built-in function and cannot be redefined", name.span)
+        if name.id in self.defined:
+            first = self.defined[name.id]
+            raise RedefinitionError(f"'{name.id}' is already defined (at line {first.line})", name.span,
+                                    notes=((f"first definition of '{name.id}'", first),))
+        self.defined[name.id] = name.span
+
+    def collect(self) -> None:
+        statements = self.program.statements
+        for stmt in statements:  # inputs first: an assignment to one may come before its declaration
+            if isinstance(stmt, ast.InputDecl):
+                for decl in stmt.decls:
+                    self._define(decl.name)
+                    if decl.dims is not None and len(decl.dims) != 1:
+                        raise ShapeError(f"input '{decl.name.id}' must be a scalar or a vector [n], "
+                                         f"not {list(decl.dims)}", decl.span)
+                    self.inputs[decl.name.id] = decl
+        for stmt in statements:
+            if isinstance(stmt, ast.ParamDecl):
+                for decl in stmt.decls:
+                    self._define(decl.name)
+                    self.param_decls[decl.name.id] = decl
+            elif isinstance(stmt, ast.Def):
+                self._define(stmt.name)
+                seen = set()
+                for p in stmt.params:
+                    if p.id in seen:
+                        raise RedefinitionError(f"argument '{p.id}' appears twice in '{stmt.name.id}'", p.span)
+                    seen.add(p.id)
+                self.defs[stmt.name.id] = stmt
+            elif isinstance(stmt, ast.Assign):
+                name = stmt.target.name
+                if name.id in self.inputs:
+                    raise InputAssignmentError(
+                        f"cannot assign to '{name.id}': it is an input", name.span,
+                        notes=((f"'{name.id}' is declared as an input here", self.inputs[name.id].name.span),))
+                self._define(name)
+                self.assigns[name.id] = stmt
+            elif isinstance(stmt, ast.Init):
+                self.inits.append(stmt)
+            elif isinstance(stmt, ast.OutputDecl):
+                if self.output_decl is not None:
+                    raise RedefinitionError("outputs are already declared", stmt.span,
+                                            notes=(("first output line", self.output_decl.span),))
+                self.output_decl = stmt
+        for name, stmt in list(self.assigns.items()):
+            if isinstance(stmt.expr, ast.Name) and self._is_function(stmt.expr.id):
+                if stmt.target.dims is not None:
+                    raise KindError(f"'{name}' names the function '{stmt.expr.id}' and cannot have a size",
+                                    stmt.target.span)
+                self.aliases[name] = stmt.expr
+                del self.assigns[name]
+
+    def _is_function(self, name: str) -> bool:
+        if name in FUNCTIONS or name in self.defs or name in self.aliases:
+            return True
+        stmt = self.assigns.get(name)
+        return stmt is not None and isinstance(stmt.expr, ast.Name) and stmt.target.dims is None \
+            and stmt.expr.id != name and self._is_function(stmt.expr.id)
+
+    def resolve_function(self, name: ast.Name, seen=()) -> str:
+        """Follow aliases to a built-in or user-defined function name."""
+        if name.id in self.aliases:
+            if name.id in seen:
+                raise CycleError(f"alias '{name.id}' refers to itself", name.span)
+            return self.resolve_function(self.aliases[name.id], seen + (name.id,))
+        if name.id in FUNCTIONS or name.id in self.defs:
+            return name.id
+        if name.id in self.assigns or name.id in self.inputs or name.id in self.param_decls:
+            raise KindError(f"'{name.id}' is a value, not a function", name.span)
+        known = sorted(set(FUNCTIONS) | set(self.defs) | set(self.aliases))
+        close = difflib.get_close_matches(name.id, known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else "; define it with 'def'"
+        raise UnknownFunctionError(f"unknown function '{name.id}'{hint} (built-in: {', '.join(sorted(FUNCTIONS))})",
+                                   name.span)
+
+    def _value_kind(self, name: str, local: frozenset) -> str:
+        if name in local:
+            return "local"
+        if name in ast.CONSTANTS:
+            return "const"
+        if name in self.inputs:
+            return "input"
+        if name in self.assigns:
+            return "node"
+        if name in self.aliases or name in FUNCTIONS or name in self.defs:
+            return "function"
+        return "param"
+
+    def find_params(self) -> None:
+        """Every free name is a parameter; order is first textual appearance outside init lines."""
+        def see(name: ast.Name):
+            if name.id not in self.params:
+                if name.id in MODULE_ATTRIBUTES:
+                    raise ReservedNameError(f"'{name.id}' cannot be a parameter name: it would shadow the "
+                                            f"torch.nn.Module attribute of that name", name.span)
+                self.params[name.id] = name.span
+
+        def scan(expr, local):
+            for node in ast.walk(expr):
+                if isinstance(node, ast.Name) and self._value_kind(node.id, local) == "param":
+                    see(node)
+
+        for stmt in self.program.statements:
+            if isinstance(stmt, ast.ParamDecl):
+                for decl in stmt.decls:
+                    see(decl.name)
+            elif isinstance(stmt, ast.Def):
+                scan(stmt.body, frozenset(p.id for p in stmt.params))
+            elif isinstance(stmt, ast.Assign) and stmt.target.name.id in self.assigns:
+                scan(stmt.expr, frozenset())
+
+    # ------------------------------------------------------------ lowering
+    def _new(self, stmt: str, **attrs) -> str:
+        self.counter += 1
+        node_id = f"{stmt}/{self.counter}"
+        self.nodes[node_id] = dict(stmt=stmt, name=None, order=len(self.nodes), **attrs)
+        return node_id
+
+    def lower(self, expr, env: dict[str, str], stmt: str, via: str | None) -> str:
+        if isinstance(expr, ast.Num):
+            return self._new(stmt, kind="const", value=expr.value, span=expr.span, label=expr.text)
+        if isinstance(expr, ast.Name):
+            kind = self._value_kind(expr.id, frozenset(env))
+            if kind == "local":
+                return env[expr.id]
+            if kind == "const":
+                node = self._new(stmt, kind="const", value=ast.CONSTANTS[expr.id], span=expr.span, label=expr.id)
+                self.nodes[node]["name"] = expr.id
+                return node
+            if kind == "function":
+                raise KindError(f"'{expr.id}' is a function, not a value; call it, e.g. {expr.id}(x)", expr.span)
+            return expr.id
+        label = source_text(self.program.source, expr.span)
+        if isinstance(expr, ast.BinOp):
+            args = [self.lower(expr.left, env, stmt, via), self.lower(expr.right, env, stmt, via)]
+            return self._new(stmt, kind="op", op=expr.op, args=tuple(args), span=expr.span, label=label, via=via)
+        if isinstance(expr, ast.Neg):
+            args = (self.lower(expr.operand, env, stmt, via),)
+            return self._new(stmt, kind="op", op="neg", args=args, span=expr.span, label=label, via=via)
+        fn = self.resolve_function(expr.func)
+        args = [self.lower(a, env, stmt, via) for a in expr.args]
+        if fn in FUNCTIONS:
+            arity = FUNCTIONS[fn].arity
+            if (arity is None and not args) or (arity is not None and len(args) != arity):
+                wanted = "at least 1 argument" if arity is None else f"{arity} argument{'s' * (arity != 1)}"
+                raise ArityError(f"'{fn}' takes {wanted}, not {len(args)}", expr.span)
+            return self._new(stmt, kind="op", op=fn, args=tuple(args), span=expr.span, label=label, via=via)
+        definition = self.defs[fn]
+        if len(args) != len(definition.params):
+            raise ArityError(f"'{fn}' takes {len(definition.params)} argument(s) "
+                             f"({', '.join(p.id for p in definition.params)}), not {len(args)}", expr.span)
+        if fn in self.expanding:
+            raise CycleError(f"function '{fn}' calls itself ({' → '.join(self.expanding + [fn])})", expr.span)
+        for param, arg in zip(definition.params, args):
+            if self.nodes.get(arg, {}).get("kind") == "op" and not self.nodes[arg].get("hint"):
+                self.nodes[arg]["hint"] = f"{fn}_{param.id}"
+        self.expanding.append(fn)
+        try:
+            return self.lower(definition.body, {p.id: a for p, a in zip(definition.params, args)}, stmt, fn)
+        finally:
+            self.expanding.pop()
+
+    def build_nodes(self) -> None:
+        for name, decl in self.inputs.items():
+            self.nodes[name] = dict(kind="input", name=name, stmt=None, span=decl.name.span, order=len(self.nodes),
+                                    dims=decl.dims or ())
+        for name, span in self.params.items():
+            decl = self.param_decls.get(name)
+            self.nodes[name] = dict(kind="param", name=name, stmt=None, span=span, order=len(self.nodes),
+                                    dims=decl.dims if decl else None, declared=decl is not None)
+        for name, stmt in self.assigns.items():
+            self.counter = 0
+            top = self.lower(stmt.expr, {}, name, None)
+            if self.nodes[top]["kind"] == "op" and self.nodes[top]["stmt"] == name and top != name \
+                    and top.startswith(name + "/"):
+                attrs = self.nodes.pop(top)
+            else:  # `y = x`, `y = 2`: a node of its own that passes the value on
+                attrs = dict(kind="op", op="identity", args=(top,), stmt=name, via=None,
+                             label=source_text(self.program.source, stmt.expr.span))
+            attrs.update(name=name, span=stmt.target.name.span, stmt_span=stmt.span, order=len(self.nodes),
+                         dims=stmt.target.dims)
+            self.nodes[name] = attrs
+
+    # ------------------------------------------------------------ outputs, shapes, roles, inits
+    def outputs(self) -> list[ast.Decl]:
+        if self.output_decl is not None:
+            seen = set()
+            for decl in self.output_decl.decls:
+                if decl.name.id not in self.assigns and decl.name.id not in self.inputs:
+                    raise UnknownNameError(f"output '{decl.name.id}' is not a node of this spec", decl.name.span)
+                if decl.name.id in seen:
+                    raise RedefinitionError(f"output '{decl.name.id}' is listed twice", decl.name.span)
+                seen.add(decl.name.id)
+            return list(self.output_decl.decls)
+        used = {a for n in self.nodes.values() for a in n.get("args", ()) if n.get("kind") == "op"}
+        sinks = [ast.Decl(ast.Name(name, s.target.name.span), None, s.target.span)
+                 for name, s in self.assigns.items() if name not in used]
+        if not sinks:
+            raise SpecError("the spec defines no nodes, so it has no outputs",
+                            Span(self.program.file, 1, 1, 1, 2))
+        return sinks
+
+    def infer(self, graph: nx.DiGraph, outputs: list[ast.Decl]) -> None:
+        unifier = Unifier()
+        terms = {}
+        for node in _ordered(graph):
+            attrs = graph.nodes[node]
+            kind = attrs["kind"]
+            what = f"'{attrs.get('label') or node}'"
+            if kind in ("input", "param"):
+                dims = attrs.get("dims")
+                terms[node] = unifier.unknown() if dims is None else \
+                    unifier.fixed(dims, (f"'{_decl_text(node, dims, kind)}'", attrs["span"]))
+            elif kind == "const":
+                terms[node] = unifier.scalar()
+            elif kind == "op":
+                args = [terms[a] for a in attrs["args"]]
+                op, where = attrs["op"], attrs["span"]
+                if op in ELEMENTWISE_OPS:
+                    term = unifier.elementwise(args[0], args[1], where, f"'{ELEMENTWISE_OPS[op]}' ({what})")
+                elif op == "matmul":
+                    term = unifier.product(args[0], args[1], where, f"'·' ({what})")
+                elif op == "concat":
+                    term = unifier.concat(args, where)
+                else:
+                    term = args[0]
+                    if FUNCTIONS.get(op) and FUNCTIONS[op].needs_vector:
+                        if term.root().kind == SCALAR:
+                            raise ShapeError(f"'{op}' needs a vector; {what} is a scalar", where)
+                        term = unifier.unify(term, unifier.vector(), where, what)
+                if attrs.get("dims") is not None:
+                    if term.root().kind == SCALAR:
+                        raise ShapeError(f"'{node}' is declared with size {list(attrs['dims'])} but its value "
+                                         "is a scalar", attrs["span"])
+                    declared = unifier.fixed(attrs["dims"], (f"'{_decl_text(node, attrs['dims'], kind)}'",
+                                                             attrs["span"]))
+                    term = unifier.unify(term, declared, attrs["span"], f"'{node}'")
+                terms[node] = term
+        for decl in outputs:
+            if decl.dims is not None:
+                declared = unifier.fixed(decl.dims, (f"'output {_decl_text(decl.name.id, decl.dims, 'output')}'",
+                                                     decl.span))
+                unifier.unify(terms[decl.name.id], declared, decl.span, f"output '{decl.name.id}'")
+        unifier.solve_sums()
+        for node in graph:
+            root = terms[node].root()
+            if root.kind is None:
+                root.kind = SCALAR  # nothing asked for more: a plain number, like torch.randn(())
+        named = sorted((n for n in graph if graph.nodes[n]["name"] and graph.nodes[n]["kind"] != "const"),
+                       key=lambda n: (graph.nodes[n]["kind"] == "param", _pos(graph.nodes[n]["span"])))
+        for node in list(named) + list(graph):
+            attrs = graph.nodes[node]
+            shape = concrete(terms[node])
+            if None in shape:
+                if attrs["kind"] == "param":
+                    dims = ", ".join("N" if s is None else str(s) for s in shape)
+                    raise UndeterminedSizeError(f"the shape of parameter '{node}' is not determined by its uses; "
+                                                f"declare it, e.g. 'param {node}[{dims}]'", attrs["span"])
+                if attrs["name"]:
+                    raise UndeterminedSizeError(f"the size of '{node}' is not determined by anything; give it "
+                                                f"one, e.g. '{node}[N] = …'", attrs["span"])
+                raise UndeterminedSizeError(f"the size of {attrs.get('label')!r} is not determined by anything",
+                                            attrs["span"])
+            attrs["shape"] = shape
+            if attrs["kind"] == "op" and attrs["name"] and len(shape) == 2:
+                raise ShapeError(f"'{node}' would be a matrix {list(shape)}; a node is a scalar or a vector "
+                                 "(matrices are parameters used on the left of ·)", attrs["span"])
+        for node in _ordered(graph):
+            attrs = graph.nodes[node]
+            attrs["batched"] = attrs["kind"] == "input" or any(graph.nodes[a]["batched"]
+                                                               for a in attrs.get("args", ()))
+
+    def roles(self, graph: nx.DiGraph) -> None:
+        for node in _ordered(graph):
+            attrs = graph.nodes[node]
+            if attrs.get("op") == "matmul":
+                left = graph.nodes[attrs["args"][0]]
+                if left["kind"] == "param" and len(left["shape"]) == 2 and left["role"] != "weight":
+                    left.update(role="weight", fan_in=left["shape"][1])
+        for node in _ordered(graph):
+            attrs = graph.nodes[node]
+            if attrs.get("op") not in ("add", "sub") or any(
+                    graph.nodes[c].get("op") in ("add", "sub") for c in graph.successors(node)):
+                continue
+            terms = _sum_terms(graph, node)
+            products = [graph.nodes[t] for t in terms if graph.nodes[t].get("op") == "matmul"
+                        and len(graph.nodes[graph.nodes[t]["args"][0]]["shape"]) == 2]
+            for term in terms:
+                param = graph.nodes[term]
+                if products and param["kind"] == "param" and param["role"] == "other":
+                    param.update(role="bias", fan_in=graph.nodes[products[0]["args"][0]]["shape"][1])
+        for node in graph.graph["params"]:
+            attrs = graph.nodes[node]
+            attrs["init"], attrs["init_args"] = {"weight": ("linear_weight", ()), "bias": (
+                "linear_bias", (attrs["fan_in"],)), "other": ("randn", ())}[attrs["role"]]
+
+    def apply_inits(self, graph: nx.DiGraph) -> None:
+        done: dict[str, Span] = {}
+        for init in self.inits:
+            name = init.name.id
+            if name not in self.params:
+                what = ("an input" if name in self.inputs else "a node" if name in self.assigns
+                        else "a function" if self._is_function(name) else None)
+                message = f"init applies to parameters; '{name}' is {what}" if what else \
+                    f"'{name}' is not a parameter of this spec (parameters: {', '.join(self.params) or 'none'})"
+                raise InitError(message, init.name.span)
+            if name in done:
+                raise RedefinitionError(f"'{name}' already has an init line", init.name.span,
+                                        notes=(("first init line", done[name]),))
+            done[name] = init.span
+            scheme, args = _init_scheme(init.dist)
+            lo, hi = INITIALIZERS[scheme].arity
+            if not lo <= len(args) <= hi:
+                raise ArityError(f"init scheme '{scheme}' takes {lo if lo == hi else f'{lo} to {hi}'} "
+                                 f"argument(s), not {len(args)}", init.dist.span)
+            shape = graph.nodes[name]["shape"]
+            if len(shape) < INITIALIZERS[scheme].min_dims:
+                raise InitError(f"init scheme '{scheme}' needs a matrix; '{name}' has shape {list(shape)}",
+                                init.dist.span)
+            graph.nodes[name].update(init=scheme, init_args=args)
+
+
+def _init_scheme(dist) -> tuple[str, tuple[float, ...]]:
+    if isinstance(dist, ast.Name) and dist.id in INITIALIZERS:
+        return dist.id, ()
+    if isinstance(dist, ast.Call) and dist.func.id in INITIALIZERS:
+        return dist.func.id, tuple(_constant(a) for a in dist.args)
+    return "constant", (_constant(dist),)
+
+
+def _constant(expr) -> float:
+    """Evaluate a constant expression by walking its AST (never ``eval``)."""
+    if isinstance(expr, ast.Num):
+        return expr.value
+    if isinstance(expr, ast.Name) and expr.id in ast.CONSTANTS:
+        return ast.CONSTANTS[expr.id]
+    if isinstance(expr, ast.Neg):
+        return -_constant(expr.operand)
+    if isinstance(expr, ast.BinOp) and expr.op in _CONST_OPS:
+        try:
+            return float(_CONST_OPS[expr.op](_constant(expr.left), _constant(expr.right)))
+        except (ZeroDivisionError, OverflowError) as err:
+            raise InitError(f"cannot compute this constant: {err}", expr.span) from None
+    if isinstance(expr, ast.Call) and expr.func.id in _CONST_FUNCS and len(expr.args) == 1:
+        try:
+            return float(_CONST_FUNCS[expr.func.id](_constant(expr.args[0])))
+        except ValueError as err:
+            raise InitError(f"cannot compute this constant: {err}", expr.span) from None
+    schemes = ", ".join(INITIALIZERS)
+    raise InitError(f"an init value is a constant expression (numbers, pi, e, + - * / ^) or one of: {schemes}",
+                    expr.span)
+
+
+def _decl_text(name: str, dims, kind: str) -> str:
+    prefix = {"param": "param ", "input": "input "}.get(kind, "")
+    return f"{prefix}{name}[{', '.join(map(str, dims))}]" if dims else f"{prefix}{name}"
+
+
+def _pos(span: Span) -> tuple[int, int]:
+    return span.line, span.column
+
+
+def _ordered(graph: nx.DiGraph):
+    return nx.lexicographical_topological_sort(graph, key=lambda n: graph.nodes[n]["order"])
+
+
+def _sum_terms(graph: nx.DiGraph, node: str) -> list[str]:
+    attrs = graph.nodes[node]
+    if attrs.get("op") in ("add", "sub"):
+        return [t for a in attrs["args"] for t in _sum_terms(graph, a)]
+    return [node]
+
+
+def build_graph(program: ast.Program) -> nx.DiGraph:
+    """The IR of a parsed program, with every shape inferred; raises :class:`SpecError`."""
+    builder = _Builder(program)
+    try:
+        builder.collect()
+        builder.find_params()
+        builder.build_nodes()
+        outputs = builder.outputs()
+        graph = nx.DiGraph(file=program.file, source=program.source, program=program, inputs=list(builder.inputs),
+                           outputs=[d.name.id for d in outputs], params=list(builder.params))
+        for node, attrs in builder.nodes.items():
+            graph.add_node(node, **attrs)
+            if attrs["kind"] == "param":
+                graph.nodes[node].update(role="other", fan_in=None)
+        for node, attrs in builder.nodes.items():
+            for position, arg in enumerate(attrs.get("args", ())):
+                if graph.has_edge(arg, node):
+                    graph.edges[arg, node]["positions"].append(position)
+                else:
+                    graph.add_edge(arg, node, positions=[position])
+        _check_cycles(graph)
+        builder.infer(graph, outputs)
+        for decl in outputs:
+            source = graph.nodes[decl.name.id]
+            graph.add_node(f"output:{decl.name.id}", kind="output", name=decl.name.id, stmt=None, span=decl.span,
+                           order=len(graph), args=(decl.name.id,), shape=source["shape"],
+                           batched=source["batched"])
+            graph.add_edge(decl.name.id, f"output:{decl.name.id}", positions=[0])
+        builder.roles(graph)
+        builder.apply_inits(graph)
+    except SpecError as err:
+        raise err.with_source(program.source) from None
+    return graph
+
+
+def _check_cycles(graph: nx.DiGraph) -> None:
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return
+    named = [u for u, _ in cycle if graph.nodes[u].get("name") and graph.nodes[u]["kind"] == "op"]
+    first = min(named, key=lambda n: _pos(graph.nodes[n]["span"]))
+    path = " → ".join(named[named.index(first):] + named[:named.index(first)] + [first])
+    raise CycleError(f"'{first}' depends on itself: {path}", graph.nodes[first]["span"])

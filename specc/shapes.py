@@ -1,0 +1,214 @@
+"""Shape inference by unification.
+
+Every value in the graph gets a *term*: unknown, scalar, vector of a size, or
+matrix of two sizes. Sizes and terms are union-find variables, so a fact
+learnt anywhere (a declaration, an input, a later use of a shared parameter)
+flows everywhere, in both directions. Each bound size remembers where its
+number came from, so a conflict can name both origins.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import ShapeError, SizeConflictError, Span
+
+Origin = tuple[str, Span | None]  # (what fixed it, e.g. "h[10]"; where)
+
+
+class Size:
+    __slots__ = ("parent", "value", "origin")
+
+    def __init__(self):
+        self.parent: Size | None = None
+        self.value: int | None = None
+        self.origin: Origin | None = None
+
+    def root(self) -> "Size":
+        node = self
+        while node.parent is not None:
+            node = node.parent
+        if node is not self:  # path compression
+            self.parent = node
+        return node
+
+
+SCALAR, VECTOR, MATRIX = "scalar", "vector", "matrix"
+
+
+class Term:
+    """A shape variable: ``kind`` is None until something decides it."""
+
+    __slots__ = ("parent", "kind", "sizes")
+
+    def __init__(self, kind: str | None = None, sizes: tuple[Size, ...] = ()):
+        self.parent: Term | None = None
+        self.kind = kind
+        self.sizes = sizes
+
+    def root(self) -> "Term":
+        node = self
+        while node.parent is not None:
+            node = node.parent
+        if node is not self:
+            self.parent = node
+        return node
+
+
+def _rank_word(term: Term) -> str:
+    return {SCALAR: "a scalar", VECTOR: "a vector", MATRIX: "a matrix", None: "undetermined"}[term.kind]
+
+
+@dataclass
+class Unifier:
+    """Holds the variables of one spec; methods raise positioned errors."""
+
+    sums: list[tuple[Size, list[Size], Span]] = field(default_factory=list)
+
+    # ------------------------------------------------------------ constructors
+    def unknown(self) -> Term:
+        return Term()
+
+    def scalar(self) -> Term:
+        return Term(SCALAR)
+
+    def vector(self, size: Size | None = None) -> Term:
+        return Term(VECTOR, (size or Size(),))
+
+    def matrix(self) -> Term:
+        return Term(MATRIX, (Size(), Size()))
+
+    def fixed(self, dims: tuple[int, ...], origin: Origin) -> Term:
+        """A term for declared dims: () scalar, (n,) vector, (m, n) matrix."""
+        kinds = {0: SCALAR, 1: VECTOR, 2: MATRIX}
+        if len(dims) not in kinds:
+            raise ShapeError(f"{origin[0]} has {len(dims)} dimensions; a value is a scalar, a vector [n] "
+                             f"or a matrix [m, n]", origin[1])
+        sizes = tuple(Size() for _ in dims)
+        for size, value in zip(sizes, dims):
+            self.bind(size, value, origin, origin[1], origin[0])
+        return Term(kinds[len(dims)], sizes)
+
+    # ------------------------------------------------------------ sizes
+    def bind(self, size: Size, value: int, origin: Origin, where: Span | None, what: str) -> None:
+        root = size.root()
+        if root.value is None:
+            root.value, root.origin = value, origin
+        elif root.value != value:
+            self._conflict(what, where, (root.value, root.origin), (value, origin))
+
+    def unify_sizes(self, a: Size, b: Size, where: Span | None, what: str) -> None:
+        ra, rb = a.root(), b.root()
+        if ra is rb:
+            return
+        if ra.value is not None and rb.value is not None and ra.value != rb.value:
+            self._conflict(what, where, (ra.value, ra.origin), (rb.value, rb.origin))
+        if ra.value is None:
+            ra, rb = rb, ra
+        rb.parent = ra  # keep the root that carries a value (and its origin)
+
+    @staticmethod
+    def _conflict(what: str, where: Span | None, first: tuple[int, Origin | None],
+                  second: tuple[int, Origin | None]) -> None:
+        notes = tuple((f"size {value} comes from {origin[0]}", origin[1])
+                      for value, origin in (first, second) if origin)
+        raise SizeConflictError(f"size conflict in {what}: {first[0]} here, {second[0]} there", where,
+                                notes=notes)
+
+    # ------------------------------------------------------------ terms
+    def unify(self, a: Term, b: Term, where: Span | None, what: str) -> Term:
+        ra, rb = a.root(), b.root()
+        if ra is rb:
+            return ra
+        if ra.kind is None:
+            ra.parent = rb
+            return rb
+        if rb.kind is None:
+            rb.parent = ra
+            return ra
+        if ra.kind != rb.kind:
+            raise ShapeError(f"{what}: {_rank_word(ra)} here but {_rank_word(rb)} there", where)
+        for sa, sb in zip(ra.sizes, rb.sizes):
+            self.unify_sizes(sa, sb, where, what)
+        rb.parent = ra
+        return ra
+
+    def elementwise(self, a: Term, b: Term, where: Span | None, what: str) -> Term:
+        """``a + b`` and friends: scalars broadcast; an undetermined side takes its partner's shape."""
+        ra, rb = a.root(), b.root()
+        if ra.kind is None or rb.kind is None or ra.kind == rb.kind:
+            return self.unify(ra, rb, where, what)
+        if SCALAR in (ra.kind, rb.kind):
+            return ra if rb.kind == SCALAR else rb
+        raise ShapeError(f"{what} needs operands of one kind or a scalar; got {_rank_word(ra)} and "
+                         f"{_rank_word(rb)} (use · for a matrix product)", where)
+
+    def product(self, a: Term, b: Term, where: Span | None, what: str) -> Term:
+        """``A·v``: matrix [m, n] by vector [n] is a vector [m]; vector · vector is their dot product."""
+        ra = a.root()
+        if ra.kind is None:
+            self.unify(ra, self.matrix(), where, what)
+            ra = ra.root()
+        rb = b.root()
+        if ra.kind == SCALAR:
+            raise ShapeError(f"the left side of {what} must be a matrix (or a vector, for a dot product), "
+                             "not a scalar; use * to scale", where)
+        if rb.kind == MATRIX:
+            raise ShapeError(f"the right side of {what} must be a vector or a scalar, not a matrix", where)
+        inner = ra.sizes[-1]
+        if rb.kind is None:
+            self.unify(rb, self.vector(inner), where, what)
+        elif rb.kind == SCALAR:  # a scalar counts as a vector of size 1
+            self.bind(inner, 1, (f"the scalar on the right of {what}", where), where, what)
+        else:
+            self.unify_sizes(inner, rb.sizes[0], where, what)
+        return self.vector(ra.sizes[0]) if ra.kind == MATRIX else self.scalar()
+
+    def concat(self, parts: list[Term], where: Span | None) -> Term:
+        sizes = []
+        for part in parts:
+            root = part.root()
+            if root.kind is None:
+                self.unify(root, self.vector(), where, "concat")
+                root = root.root()
+            if root.kind == MATRIX:
+                raise ShapeError("concat joins scalars and vectors, not matrices", where)
+            if root.kind == SCALAR:
+                one = Size()
+                self.bind(one, 1, ("a scalar", where), where, "concat")
+                sizes.append(one)
+            else:
+                sizes.append(root.sizes[0])
+        total = Size()
+        self.sums.append((total, sizes, where))
+        return self.vector(total)
+
+    def solve_sums(self) -> None:
+        """Propagate ``total = sum(parts)`` until nothing changes (concat's sizes)."""
+        changed = True
+        while changed:
+            changed = False
+            for total, parts, where in self.sums:
+                known = [p.root().value for p in parts]
+                missing = [p for p, v in zip(parts, known) if v is None]
+                t = total.root().value
+                if not missing:
+                    s = sum(known)
+                    if t is None:
+                        self.bind(total, s, ("the sizes joined by concat", where), where, "concat")
+                        changed = True
+                    elif t != s:
+                        self.bind(total, s, ("the sizes joined by concat", where), where, "concat")
+                elif t is not None and len(missing) == 1:
+                    rest = t - sum(v for v in known if v is not None)
+                    if rest < 1:
+                        raise SizeConflictError(f"concat: the joined parts already have {t - rest} units, "
+                                                f"more than the {t} the result has", where)
+                    self.bind(missing[0], rest, ("what concat's result leaves for this part", where), where,
+                              "concat")
+                    changed = True
+
+
+def concrete(term: Term) -> tuple[int | None, ...]:
+    """The final shape; an undetermined kind counts as a scalar, an unbound size as None."""
+    root = term.root()
+    return tuple(s.root().value for s in root.sizes)
