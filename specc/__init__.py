@@ -17,8 +17,9 @@ from .compile import emit_source, load_module
 from .errors import SpecError
 from .graph import build_graph
 from .parse import parse_program
+from .weights import load_weights, save_weights
 
-__all__ = ["SpecError", "load", "parse", "read_spec", "to_source"]
+__all__ = ["SpecError", "load", "parse", "read_spec", "save_weights", "to_source"]
 __version__ = "0.1.0"
 
 Source = str | PathLike
@@ -62,6 +63,13 @@ def to_source(source: Source) -> str:
     return emit_source(parse(source))
 
 
-def load(source: Source) -> torch.nn.Module:
-    """Compile a spec into an ``nn.Module`` whose parameters carry the spec's names."""
-    return load_module(parse(source))
+def load(source: Source, weights: str | PathLike | None = None) -> torch.nn.Module:
+    """Compile a spec into an ``nn.Module`` whose parameters carry the spec's names.
+
+    ``weights`` (a safetensors or JSON file of named tensors) sets the parameters;
+    a file whose names or shapes do not match the spec is refused.
+    """
+    module = load_module(parse(source))
+    if weights is not None:
+        load_weights(module, weights)
+    return module

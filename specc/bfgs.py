@@ -71,8 +71,10 @@ def vmmin(fn: Callable[[torch.Tensor], tuple[float, torch.Tensor]],
     n = b.numel()
 
     def evaluate(x: torch.Tensor) -> tuple[float, torch.Tensor]:
-        fx, gx = fn(x.clone())  # clone: callers must not alias our iterate
-        return float(fx), gx.detach().to(torch.float64).flatten()
+        fx, gx = fn(x.clone())  # clone: fn may mark or modify its argument
+        if gx.dtype != torch.float64 or gx.dim() != 1:
+            gx = gx.to(torch.float64).flatten()
+        return float(fx), gx.detach()
 
     if max_iter <= 0:
         # R evaluates once and reports no iterations and fail = 0.
@@ -88,27 +90,30 @@ def vmmin(fn: Callable[[torch.Tensor], tuple[float, torch.Tensor]],
     ilast = gradcount          # gradcount at the last reset of B
     history = [fmin]
     eye = torch.eye(n, dtype=torch.float64)
-    B = eye.clone()
+    lower = torch.ones(n, n, dtype=torch.bool).tril()
+    B = eye
     count = n
 
+    # Tensors are never modified in place below (every update makes a new
+    # tensor), so plain assignment is enough to keep old values around.
     while True:
         if ilast == gradcount:
-            B = eye.clone()    # (re)start from steepest descent
-        X = b.clone()          # start of this line search
-        c = g.clone()          # gradient there (becomes y = g_new - g_old)
-        # t = -B g; C subtracts each product from s = 0 in turn, which is
-        # exactly -(sequential sum) because negation is exact.
-        t = -_seqsum(B * g)
+            B = eye            # (re)start from steepest descent
+        X, c = b, g            # start of this line search and its gradient
+        # t = -B g.  C does s -= B[i][j] * g[j] from s = 0, which equals a
+        # sequential sum of B[i][j] * (-g[j]) exactly (negation is exact).
+        t = _seqsum(B * g.neg())
         gradproj = float(_seqsum(t * g))
 
         if gradproj < 0.0:     # search direction is downhill
             steplength = 1.0
             accpoint = False
+            RX = RELTEST + X
             while True:
-                b = X + steplength * t
-                # Count coordinates that did not move at this step length;
-                # when none moves, the line search has failed.
-                count = int(((RELTEST + X) == (RELTEST + b)).sum())
+                b = X + steplength * t  # not torch.add(alpha=): that may fuse
+                # C counts coordinates that did not move, but only ever asks
+                # whether all n of them stayed put (the search has failed).
+                count = n if torch.equal(RX, RELTEST + b) else 0
                 if count < n:
                     f, g_last = evaluate(b)
                     funcount += 1
@@ -138,11 +143,11 @@ def vmmin(fn: Callable[[torch.Tensor], tuple[float, torch.Tensor]],
                     D2 = 1.0 + float(_seqsum(X * c)) / D1
                     # C updates only the lower triangle, evaluating
                     # (D2*t[i]*t[j] - X[i]*t[j] - t[i]*X[j]) / D1 in that
-                    # order; mirror it so B stays exactly symmetric.
+                    # order, and reads B[j][i] for the upper one.  Mirroring
+                    # the lower triangle of U reproduces that bit for bit.
                     U = (torch.outer(D2 * t, t) - torch.outer(X, t)
                          - torch.outer(t, X)) / D1
-                    L = torch.tril(B + U)
-                    B = L + torch.tril(L, -1).T
+                    B = B + torch.where(lower, U, U.T)
                 else:          # curvature condition fails: reset B
                     ilast = gradcount
             else:              # no progress

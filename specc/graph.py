@@ -250,7 +250,8 @@ class _Builder:
             else:  # `y = x`, `y = 2`: a node of its own that passes the value on
                 attrs = dict(kind="op", op="identity", args=(top,), stmt=name, via=None,
                              label=source_text(self.program.source, stmt.expr.span))
-            attrs.update(name=name, span=stmt.target.name.span, stmt_span=stmt.span, order=len(self.nodes),
+            attrs.update(name=name, span=stmt.target.name.span, stmt_span=stmt.span, expr_span=stmt.expr.span,
+                         order=len(self.nodes),
                          dims=stmt.target.dims)
             self.nodes[name] = attrs
 
@@ -288,11 +289,11 @@ class _Builder:
                 terms[node] = unifier.scalar()
             elif kind == "op":
                 args = [terms[a] for a in attrs["args"]]
-                op, where = attrs["op"], attrs["span"]
+                op, where = attrs["op"], attrs.get("expr_span", attrs["span"])
                 if op in ELEMENTWISE_OPS:
-                    term = unifier.elementwise(args[0], args[1], where, f"'{ELEMENTWISE_OPS[op]}' ({what})")
+                    term = unifier.elementwise(args[0], args[1], where, what)
                 elif op == "matmul":
-                    term = unifier.product(args[0], args[1], where, f"'·' ({what})")
+                    term = unifier.product(args[0], args[1], where, what)
                 elif op == "concat":
                     term = unifier.concat(args, where)
                 else:

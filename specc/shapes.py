@@ -109,9 +109,11 @@ class Unifier:
     @staticmethod
     def _conflict(what: str, where: Span | None, first: tuple[int, Origin | None],
                   second: tuple[int, Origin | None]) -> None:
+        def told(value, origin):
+            return f"{value} from {origin[0]}" if origin else str(value)
         notes = tuple((f"size {value} comes from {origin[0]}", origin[1])
                       for value, origin in (first, second) if origin)
-        raise SizeConflictError(f"size conflict in {what}: {first[0]} here, {second[0]} there", where,
+        raise SizeConflictError(f"size conflict in {what}: {told(*first)} meets {told(*second)}", where,
                                 notes=notes)
 
     # ------------------------------------------------------------ terms

@@ -1,0 +1,19 @@
+# `make demo` and `make test` set up everything they need on a fresh machine first.
+PYTHON ?= python3
+PIP = $(PYTHON) -m pip --disable-pip-version-check
+
+.PHONY: setup demo test bench
+setup:
+	@command -v dot >/dev/null || (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null)
+	@# The CPU build of torch lies on this machine's disk; an unpinned torch could pull a CUDA build.
+	@$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install -q torch==2.13.0
+	@$(PIP) install -q -e '.[dev]'
+
+demo: setup
+	$(PYTHON) -m specc demo
+
+test: setup
+	$(PYTHON) -m pytest
+
+bench: setup
+	$(PYTHON) benchmarks/run.py
