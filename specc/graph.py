@@ -452,9 +452,8 @@ def build_graph(program: ast.Program) -> nx.DiGraph:
         builder.collect()
         builder.find_params()
         builder.build_nodes()
-        outputs = builder.outputs()
         graph = nx.DiGraph(file=program.file, source=program.source, program=program, inputs=list(builder.inputs),
-                           outputs=[d.name.id for d in outputs], params=list(builder.params))
+                           outputs=[], params=list(builder.params))
         for node, attrs in builder.nodes.items():
             graph.add_node(node, **attrs)
             if attrs["kind"] == "param":
@@ -466,6 +465,8 @@ def build_graph(program: ast.Program) -> nx.DiGraph:
                 else:
                     graph.add_edge(arg, node, positions=[position])
         _check_cycles(graph)
+        outputs = builder.outputs()
+        graph.graph["outputs"] = [d.name.id for d in outputs]
         builder.infer(graph, outputs)
         for decl in outputs:
             source = graph.nodes[decl.name.id]

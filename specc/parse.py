@@ -231,21 +231,27 @@ class _ToAst(Transformer):
         return Num(float(token), str(token), self._span(token))
 
     def name(self, children):
-        return self._name(children[0])
+        return _not_keyword(self._name(children[0]))
 
     @v_args(meta=True)
     def call(self, meta, children):
         func, *args = children
-        return Call(self._name(func), tuple(a for a in args if a is not None), self._span(meta))
+        return Call(_not_keyword(self._name(func)), tuple(a for a in args if a is not None), self._span(meta))
 
     def start(self, children):
         return tuple(c for c in children if c is not None)
 
 
-def _checked_name(name: Name) -> Name:
-    """Names that a statement *defines* may not be keywords or constants."""
+def _not_keyword(name: Name) -> Name:
+    # The contextual lexer reads a keyword as a NAME where no keyword fits; refuse it here.
     if name.id in KEYWORDS:
         raise ReservedNameError(f"'{name.id}' is a keyword and cannot be used as a name", name.span)
+    return name
+
+
+def _checked_name(name: Name) -> Name:
+    """Names that a statement *defines* may not be keywords or constants."""
+    _not_keyword(name)
     if name.id in CONSTANTS:
         raise ReservedNameError(f"'{name.id}' is a built-in constant and cannot be redefined", name.span)
     return name

@@ -1,0 +1,42 @@
+"""The documentation's examples are run, so they stay true."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import specc
+
+ROOT = Path(__file__).resolve().parent.parent
+LANGUAGE = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+_, ERRORS = LANGUAGE.split("\n## Errors\n")
+
+ERROR_EXAMPLES = re.findall(r"### (.+?)\n\n```spec\n(.*?)```\n\n```text\n(.*?)```", ERRORS, re.S)
+GOOD_EXAMPLES = re.findall(r"```spec\n(.*?)```", LANGUAGE.split("\n## Errors\n")[0], re.S)
+
+
+def test_every_error_class_has_an_example():
+    titles = " ".join(title for title, _, _ in ERROR_EXAMPLES)
+    for name in ["SpecSyntaxError", "ReservedNameError", "RedefinitionError", "InputAssignmentError",
+                 "UnknownFunctionError", "KindError", "ArityError", "SizeConflictError", "UndeterminedSizeError",
+                 "ShapeError", "CycleError", "InitError"]:
+        assert f"`{name}`" in titles, name
+
+
+@pytest.mark.parametrize("title,spec,report", ERROR_EXAMPLES, ids=[t for t, _, _ in ERROR_EXAMPLES])
+def test_error_example_prints_as_documented(tmp_path, title, spec, report):
+    (tmp_path / "bad.spec").write_text(spec, encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "specc", "check", "bad.spec"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr == report
+    error_class = re.search(r"`(\w+Error)`", title).group(1)
+    with pytest.raises(getattr(specc.errors, error_class)):
+        specc.parse(spec)
+
+
+@pytest.mark.parametrize("spec", GOOD_EXAMPLES)
+def test_good_example_compiles(spec):
+    assert isinstance(specc.load(spec), torch.nn.Module)
