@@ -14,12 +14,14 @@ import networkx as nx
 import torch.nn
 
 from .compile import emit_source, load_module
+from .draw import draw
 from .errors import SpecError
 from .graph import build_graph
 from .parse import parse_program
+from .train import FitResult, fit
 from .weights import load_weights, save_weights
 
-__all__ = ["SpecError", "load", "parse", "read_spec", "save_weights", "to_source"]
+__all__ = ["FitResult", "SpecError", "draw", "fit", "load", "parse", "read_spec", "save_weights", "to_source"]
 __version__ = "0.1.0"
 
 Source = str | PathLike

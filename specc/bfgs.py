@@ -3,12 +3,33 @@ behind ``optim(method = "BFGS")`` and the ``nnet`` package.
 
 The aim is to reproduce R's iterates, not merely its algorithm: the same
 constants, the same backtracking line search, the same resets of the inverse
-Hessian and the same stopping and counting rules.  Where R's C code fixes an
-order of floating-point operations (sequential dot products, the lower
-triangle of the symmetric update) we follow it, because over ~1,500
-iterations one-ulp differences in the search direction are enough to change
-the iteration count.  Variable names follow the C code (B, X, c, t, D1, D2,
-ilast, ...) so the two can be read side by side.
+Hessian and the same stopping and counting rules.  Variable names follow the
+C code (B, X, c, t, D1, D2, ilast, ...) so the two can be read side by side.
+
+Speed.  nnet-sized fits (13 parameters) run thousands of iterations, so the
+optimiser's own cost matters: the state lives in preallocated float64 NumPy
+arrays updated in place by ~25 NumPy calls an iteration (~0.3-1 µs each; a
+torch op costs ~2.5 µs), with buffers stacked so one call does two jobs.
+benchmarks/bench_bfgs.py measures it.
+
+Rounding.  C sums each dot product and each row of B @ v left to right, and
+over ~1,500 iterations a one-ulp change in the search direction can change
+the iteration count, so we keep C's order rather than call ``np.dot``/``@``
+(BLAS: blocked, maybe FMA) or ``np.sum`` (pairwise):
+
+* dot products are running sums, ``np.add.accumulate``, whose last element
+  is ``s = 0; for (i...) s += a[i]*b[i]`` by definition;
+* ``B @ v`` is ``np.add.reduce(B * v[:, None], axis=0)`` (B is exactly
+  symmetric): NumPy reduces over the first axis of a C-ordered array row by
+  row, i.e. in C's order.  That is how NumPy works, not a documented promise;
+  tests/test_bfgs.py checks it directly;
+* the rank-2 update of B is C's lower-triangle formula, mirrored.
+
+So the R reference tests match R's counts and points to the last bit on this
+platform.  Elsewhere, if NumPy changed its reduction order, or where R's C
+compiler contracts ``a*b + c`` into an FMA (R's own results then differ by
+platform), results could differ from R in the last bits; the algorithm,
+constants and counting rules would still be R's.
 
 Not ported: ``mask`` (every parameter is free) and ``trace`` printing
 (use ``callback`` instead).
@@ -18,8 +39,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
+import numpy as np
 import torch
 
 __all__ = ["BFGSResult", "vmmin"]
@@ -29,10 +51,12 @@ STEPREDN = 0.2   # factor by which a rejected step length is shrunk
 ACCTOL = 0.0001  # Armijo sufficient-decrease constant
 RELTEST = 10.0   # "has the point moved?" test: reltest + x == reltest + x_new
 
+Vector = Any  # a 1-D float64 np.ndarray or torch.Tensor, matching x0
+
 
 @dataclass
 class BFGSResult:
-    x: torch.Tensor         # final point (float64, 1-D)
+    x: Vector               # final point, float64, 1-D; same type as x0
     fmin: float
     iterations: int         # R's "iter" (== number of gradient evaluations)
     fn_evals: int           # R's counts["function"]
@@ -40,48 +64,87 @@ class BFGSResult:
     history: list[float] = field(default_factory=list)  # f at start of each iteration
 
 
-def _seqsum(a: torch.Tensor) -> torch.Tensor:
-    """Sum along the last dim strictly left to right, like the C ``for`` loops.
+def _float64_copy(x0: Vector) -> np.ndarray:
+    """A private, flat float64 copy of x0 (so x0 itself is never modified)."""
+    if isinstance(x0, torch.Tensor):
+        x0 = x0.detach().cpu().numpy()
+    return np.array(x0, dtype=np.float64).reshape(-1)
 
-    torch.sum/mv use blocked (and possibly FMA) reductions whose rounding
-    differs from R's; CPU cumsum is a plain sequential loop, so its last
-    element matches ``s = 0; for (j...) s += a[j]`` bit for bit.
+
+def _evaluator(fn: Callable, n: int, as_torch: bool) -> Callable:
+    """Wrap ``fn`` as ``evaluate(b, grad_out) -> f``.
+
+    fn gets a fresh copy of b, of the type x0 had, because it may keep or
+    modify its argument while we keep overwriting b in place.  Its gradient
+    (NumPy, torch or a sequence) is copied into the float64 buffer grad_out
+    for the same reason in reverse: fn may reuse the array it returned.
     """
-    return torch.cumsum(a, dim=-1)[..., -1]
+    def evaluate(b: np.ndarray, grad_out: np.ndarray) -> float:
+        x = b.copy()
+        fx, gx = fn(torch.from_numpy(x) if as_torch else x)
+        if isinstance(gx, torch.Tensor):
+            gx = gx.numpy(force=True)  # detaches and moves to CPU if needed
+        elif not isinstance(gx, np.ndarray):
+            gx = np.asarray(gx, dtype=np.float64)
+        if gx.size != n:
+            raise ValueError(f"fn returned a gradient of {gx.size} values "
+                             f"for {n} parameters")
+        grad_out[:] = gx if gx.ndim == 1 else gx.reshape(n)
+        return float(fx)
+    return evaluate
 
 
-def vmmin(fn: Callable[[torch.Tensor], tuple[float, torch.Tensor]],
-          x0: torch.Tensor, *, max_iter: int = 100, abstol: float = -math.inf,
+def _update_term_indices(n: int) -> np.ndarray:
+    """Flat indices into outer([D2 t; X], t) (shape 2 x n x n) that pick, for
+    every (i, j), the three terms of C's B update at (max(i,j), min(i,j)):
+    D2*t[i]*t[j], X[i]*t[j] and t[i]*X[j] (= outer(X, t)[j][i])."""
+    i, j = np.indices((n, n))
+    row, col = np.maximum(i, j), np.minimum(i, j)
+    return np.concatenate([(row * n + col).ravel(),            # D2 t t'
+                           (n * n + row * n + col).ravel(),    # X t'
+                           (n * n + col * n + row).ravel()])   # t X'
+
+
+def vmmin(fn: Callable[[Vector], tuple[float, Vector]], x0: Vector, *,
+          max_iter: int = 100, abstol: float = -math.inf,
           reltol: float = 1.4901161193847656e-08,
           callback: Callable[[int, float], None] | None = None) -> BFGSResult:
     """Minimise ``fn`` from ``x0`` exactly as R's ``vmmin`` does.
 
-    ``fn(x)`` must return ``(f, grad)``.  R calls separate ``fminfn`` and
-    ``fmingr``; it only ever asks for the gradient at the point it just
-    evaluated and accepted, so we keep the gradient of the last ``fn`` call
-    instead of recomputing it.  Counts are still R's: every ``fn`` call is a
-    function evaluation, and a gradient evaluation is counted only where R
-    would call ``fmingr``.
+    ``fn(x)`` must return ``(f, grad)``.  ``x`` is a float64 1-D NumPy array
+    if ``x0`` is one (or a list), a float64 CPU torch tensor if ``x0`` is a
+    tensor; each call gets its own copy.  ``grad`` may be a NumPy array or a
+    torch tensor of any float dtype.  ``BFGSResult.x`` has ``x0``'s type.
+
+    R calls separate ``fminfn`` and ``fmingr``; it only ever asks for the
+    gradient at the point it just evaluated and accepted, so we keep the
+    gradient of the last ``fn`` call instead of recomputing it.  Counts are
+    still R's: every ``fn`` call is a function evaluation, and a gradient
+    evaluation is counted only where R would call ``fmingr``.
 
     ``callback(iter, f)`` is invoked where R's ``trace`` prints
     "iter N value f" (once per pass of the main loop; ``iter`` repeats after
     a failed step resets B).  nnet prints every 10th, i.e. ``iter % 10 == 0``.
-    """
-    b = x0.detach().to(torch.float64).flatten().clone()
-    n = b.numel()
 
-    def evaluate(x: torch.Tensor) -> tuple[float, torch.Tensor]:
-        fx, gx = fn(x.clone())  # clone: fn may mark or modify its argument
-        if gx.dtype != torch.float64 or gx.dim() != 1:
-            gx = gx.to(torch.float64).flatten()
-        return float(fx), gx.detach()
+    ``x0`` is copied to float64; build it in float64 (``torch.tensor([-1.2,
+    1.0])`` is float32, and -1.2 rounded to float32 is a different start).
+    Like R, ``fmin`` can be the value of the last *rejected* trial point
+    when the final line search fails, so it may differ from ``fn(x)`` in
+    the last digits.
+    """
+    as_torch = isinstance(x0, torch.Tensor)
+    b = _float64_copy(x0)
+    n = b.size
+    evaluate = _evaluator(fn, n, as_torch)
+    result_x = torch.from_numpy if as_torch else (lambda v: v)
 
     if max_iter <= 0:
         # R evaluates once and reports no iterations and fail = 0.
-        f0, _ = evaluate(b)
-        return BFGSResult(b, f0, 0, 0, True, [])
+        f0 = evaluate(b, np.empty(n))
+        return BFGSResult(result_x(b), f0, 0, 0, True, [])
 
-    f, g = evaluate(b)
+    g = np.empty(n)            # gradient at b (at X during a line search)
+    f = evaluate(b, g)
     if not math.isfinite(f):
         raise ValueError("initial value in 'vmmin' is not finite")
     fmin = f
@@ -89,35 +152,74 @@ def vmmin(fn: Callable[[torch.Tensor], tuple[float, torch.Tensor]],
     it = 1
     ilast = gradcount          # gradcount at the last reset of B
     history = [fmin]
-    eye = torch.eye(n, dtype=torch.float64)
-    lower = torch.ones(n, n, dtype=torch.bool).tril()
-    B = eye
     count = n
 
-    # Tensors are never modified in place below (every update makes a new
-    # tensor), so plain assignment is enough to keep old values around.
+    # Preallocated state.  Where C copies (X = b, c = g) we swap buffers;
+    # everything else is updated in place.
+    X = np.empty(n)            # start of the current line search
+    g_trial = np.empty(n)      # gradient at the latest trial point
+    c = np.empty(n)            # y = change in gradient
+    rb = np.empty(n)           # RELTEST + b
+    B = np.empty((n, n))       # inverse Hessian approximation, kept symmetric
+    identity = np.eye(n)
+    # B @ v: row 0 stays 0 (C's `s = 0`), rows 1.. get B * v[:, None].
+    matvec_terms = np.zeros((n + 1, n))
+    matvec_products = matvec_terms[1:]
+    # Stacked so that one NumPy call serves two: outer([Dt; By], t) and the
+    # dot products [By; t] . c.  t is the search direction, then the step.
+    DtByt = np.empty((3, n))
+    Dt, By, t = DtByt          # D2 * t, B y (C reuses X for it), t
+    DtBy_cols, t_row, Byt = DtByt[:2, :, None], t[None, :], DtByt[1:]
+    c_col = c[:, None]
+    dot_terms = np.empty((2, n))  # products, then their running sums
+    gradproj_terms = dot_terms[1]
+    outer_terms = np.empty((2, n, n))  # outer(D2 t, t), outer(X, t)
+    update_terms = np.empty((3, n, n))
+    DtTt, XtT, TXt = update_terms      # C's three terms, see the update
+    update_sources = _update_term_indices(n)
+    U = np.empty((n, n))       # the update of B
+    # NumPy converts a Python float operand on every call (~0.2 µs); a 0-d
+    # array that we write the value into is cheaper.
+    scalar = np.empty(())
+    reltest = np.array(RELTEST)
+
+    # Local aliases: attribute look-ups cost as much as small NumPy calls.
+    multiply, subtract, divide, add = np.multiply, np.subtract, np.divide, np.add
+    add_down, subtract_down = np.add.reduce, np.subtract.reduce
+    accumulate, isfinite = np.add.accumulate, math.isfinite
+    gather_outer_terms = outer_terms.reshape(-1).take
+    update_terms_flat = update_terms.reshape(-1)
+
     while True:
         if ilast == gradcount:
-            B = eye            # (re)start from steepest descent
-        X, c = b, g            # start of this line search and its gradient
-        # t = -B g.  C does s -= B[i][j] * g[j] from s = 0, which equals a
-        # sequential sum of B[i][j] * (-g[j]) exactly (negation is exact).
-        t = _seqsum(B * g.neg())
-        gradproj = float(_seqsum(t * g))
+            B[:] = identity    # (re)start from steepest descent
+        # t = -B g: C's `s = 0; s -= B[i][j] * g[j]` for j ascending.  Column
+        # i of B * g[:, None] holds those terms (B is exactly symmetric), and
+        # subtracting down the columns from the zero row repeats C's steps.
+        multiply(B, g[:, None], out=matvec_products)
+        subtract_down(matvec_terms, axis=0, out=t)
+        multiply(t, g, out=gradproj_terms)   # gradproj += t[i] * g[i]
+        accumulate(gradproj_terms, out=gradproj_terms)
+        gradproj = gradproj_terms.item(-1)
 
         if gradproj < 0.0:     # search direction is downhill
+            X, b = b, X        # C copies X = b; b becomes the trial point
             steplength = 1.0
             accpoint = False
-            RX = RELTEST + X
+            add(X, reltest, out=rb)
+            unmoved = rb.tolist()  # reltest + X: b "has not moved" if equal
             while True:
-                b = X + steplength * t  # not torch.add(alpha=): that may fuse
+                scalar[()] = steplength
+                multiply(t, scalar, out=b)
+                add(X, b, out=b)   # b = X + steplength * t, as C rounds it
                 # C counts coordinates that did not move, but only ever asks
                 # whether all n of them stayed put (the search has failed).
-                count = n if torch.equal(RX, RELTEST + b) else 0
+                add(b, reltest, out=rb)
+                count = n if rb.tolist() == unmoved else 0
                 if count < n:
-                    f, g_last = evaluate(b)
+                    f = evaluate(b, g_trial)
                     funcount += 1
-                    accpoint = (math.isfinite(f)
+                    accpoint = (isfinite(f)
                                 and f <= fmin + gradproj * steplength * ACCTOL)
                     if not accpoint:
                         steplength *= STEPREDN
@@ -131,23 +233,39 @@ def vmmin(fn: Callable[[torch.Tensor], tuple[float, torch.Tensor]],
                 fmin = f
             if count < n:      # making progress
                 fmin = f
-                g = g_last     # R's fmingr(b): b is the point just evaluated
+                g, g_trial = g_trial, g  # R's fmingr(b): b was just evaluated
                 gradcount += 1
                 it += 1
                 history.append(fmin)
-                t = steplength * t        # s = actual step
-                c = g - c                 # y = change in gradient
-                D1 = float(_seqsum(t * c))
+                scalar[()] = steplength
+                multiply(t, scalar, out=t)   # s = actual step
+                subtract(g, g_trial, out=c)  # y = change in gradient
+                # C computes D1 = t'y and only if D1 > 0 goes on to By = B y
+                # and D2 = By'y.  Computing By first (wasted only when
+                # D1 <= 0, which is rare) lets one call form both sums.
+                multiply(B, c_col, out=matvec_products)
+                add_down(matvec_terms, axis=0, out=By)
+                multiply(Byt, c, out=dot_terms)
+                accumulate(dot_terms, axis=1, out=dot_terms)
+                D1 = dot_terms.item(1, -1)
                 if D1 > 0:
-                    X = _seqsum(B * c)    # X reused as B y, as in C
-                    D2 = 1.0 + float(_seqsum(X * c)) / D1
-                    # C updates only the lower triangle, evaluating
+                    D2 = 1.0 + dot_terms.item(0, -1) / D1
+                    # C updates the lower triangle only, evaluating
                     # (D2*t[i]*t[j] - X[i]*t[j] - t[i]*X[j]) / D1 in that
-                    # order, and reads B[j][i] for the upper one.  Mirroring
-                    # the lower triangle of U reproduces that bit for bit.
-                    U = (torch.outer(D2 * t, t) - torch.outer(X, t)
-                         - torch.outer(t, X)) / D1
-                    B = B + torch.where(lower, U, U.T)
+                    # order, and reads B[j][i] for the upper one.  So form
+                    # outer(D2 t, t) and outer(X, t) (t[i]*X[j] is the latter
+                    # transposed), gather each term at [max(i,j), min(i,j)],
+                    # and B stays exactly symmetric and bit for bit C's.
+                    scalar[()] = D2
+                    multiply(t, scalar, out=Dt)
+                    multiply(DtBy_cols, t_row, out=outer_terms)
+                    gather_outer_terms(update_sources, out=update_terms_flat,
+                                       mode="clip")  # "clip": unbuffered
+                    subtract(DtTt, XtT, out=U)
+                    subtract(U, TXt, out=U)
+                    scalar[()] = D1
+                    divide(U, scalar, out=U)
+                    add(B, U, out=B)
                 else:          # curvature condition fails: reset B
                     ilast = gradcount
             else:              # no progress
@@ -169,5 +287,6 @@ def vmmin(fn: Callable[[torch.Tensor], tuple[float, torch.Tensor]],
         if count == n and ilast == gradcount:
             break
 
-    return BFGSResult(x=b, fmin=fmin, iterations=it, fn_evals=funcount,
-                      converged=it < max_iter, history=history)
+    return BFGSResult(x=result_x(b), fmin=fmin, iterations=it,
+                      fn_evals=funcount, converged=it < max_iter,
+                      history=history)

@@ -75,7 +75,13 @@ def cmd_check(args) -> int:
 
 def cmd_inspect(args) -> int:
     info = summary(parse(Path(args.file)))
+    if args.weights and args.json:
+        from .draw import connections_list
+        info["connections"] = connections_list(Path(args.file), weights=args.weights)
     print(json.dumps(info, indent=2) if args.json else format_summary(info))
+    if args.weights and not args.json:
+        from .draw import connections_text
+        print(connections_text(Path(args.file), weights=args.weights))
     return 0
 
 
@@ -84,7 +90,10 @@ def cmd_compile(args) -> int:
     if args.output in (None, "-"):
         sys.stdout.write(source)
     else:
-        _write_atomic(Path(args.output), source)
+        try:
+            _write_atomic(Path(args.output), source)
+        except OSError as err:  # a missing folder or no permission: the user's to fix, not a traceback
+            raise SpecError(f"cannot write {args.output}: {err.strerror or err}") from None
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
@@ -93,6 +102,17 @@ def _write_atomic(path: Path, text: str) -> None:
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(text, encoding="utf-8")
     temporary.replace(path)
+
+
+def cmd_draw(args) -> int:
+    from .draw import draw, write_drawing
+    options = dict(rankdir=args.rankdir, title=args.title, show_shapes=args.show_shapes,
+                   show_bias=not args.hide_bias, pos_color=args.pos_color, neg_color=args.neg_color,
+                   width_range=tuple(args.width_range), weight_labels=args.weight_labels, max_units=args.max_units)
+    diagram = draw(Path(args.file), weights=args.weights, view=args.view, **options)
+    write_drawing(diagram, args.output, dpi=args.dpi)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
 
 
 def cmd_demo(args) -> int:
@@ -107,7 +127,63 @@ def cmd_demo(args) -> int:
         print(format_summary(summary(graph)))
         target = out / (spec.stem + ".py")
         _write_atomic(target, emit_source(graph))
-        print(f"  compiled → {target}\n")
+        print(f"  compiled → {target}")
+        from .draw import draw_for_demo
+        print(f"  drawn    → {draw_for_demo(spec, out / spec.stem)}\n")
+    # Training: the R nnet sine story, fitted from nnet's starting weights (under a second).
+    sine, data = Path(args.specs) / "sine_nnet.spec", Path(args.specs).parent / "examples" / "sine50.csv"
+    if sine.is_file() and data.is_file():
+        from .train import sine_demo
+        print(sine_demo(sine, data))
+    else:
+        print(f"training step skipped: {sine} or {data} is missing")
+    return 0
+
+
+# ---------------------------------------------------------------- train, predict
+def cmd_train(args) -> int:
+    import torch
+
+    from . import load
+    from .train import DTYPES, OPTIMIZERS, fit, format_result, plot_history, start_from, training_metadata
+    from .weights import save_weights
+    dtype = DTYPES[args.dtype] if args.dtype else OPTIMIZERS[args.optimizer].dtype or torch.float32
+    if args.seed is not None:
+        torch.manual_seed(args.seed)  # the compiler's initial values, then the mini-batch order
+    module = load(Path(args.spec)).to(dtype)
+    start_from(module, init_from=args.init_from, rang=args.rang)
+    result = fit(module, args.data, loss=args.loss, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
+                 max_iter=args.max_iter, batch_size=args.batch_size, momentum=args.momentum, abstol=args.abstol,
+                 reltol=args.reltol, decay=args.decay, seed=args.seed, dtype=dtype, engine=args.engine,
+                 progress=not args.quiet)
+    if args.out:  # only now: a failed or interrupted run writes nothing
+        save_weights(module, args.out, training_metadata(result, args.data))
+    if args.plot:
+        plot_history(result.history, args.plot, title=f"{Path(args.spec).name}: {args.optimizer}, {args.loss}")
+    print(json.dumps(result.summary()) if args.json else f"{args.spec}: {format_result(result)}")
+    for written in (args.out, args.plot):
+        if written and not args.quiet:
+            print(f"wrote {written}", file=sys.stderr)
+    return 0
+
+
+def cmd_predict(args) -> int:
+    import torch
+
+    from . import load
+    from .data import columns_of, csv_text, write_csv
+    from .train import predict
+    from .weights import apply_weights, read_weights
+    module = load(Path(args.spec))
+    tensors, _ = read_weights(args.weights)
+    dtype = torch.float64 if any(t.dtype == torch.float64 for t in tensors.values()) else torch.float32
+    apply_weights(module.to(dtype), tensors, origin=args.weights)  # in the weights' own precision
+    columns = columns_of(predict(module, args.data, dtype))
+    if args.output in (None, "-"):
+        sys.stdout.write(csv_text(columns))
+    else:
+        write_csv(args.output, columns)
+        print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 
@@ -124,12 +200,71 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="inputs, outputs, parameters and node sizes")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--weights", metavar="W", help="also print these weights connection by connection (b->h1 …)")
     p.set_defaults(run=cmd_inspect)
+
+    p = sub.add_parser("draw", help="draw the network with Graphviz (neurons, layers or graph view)")
+    p.add_argument("file", metavar="SPEC")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="file to write; .svg .png .pdf (need Graphviz's dot) or .dot (DOT text)")
+    p.add_argument("--weights", metavar="W", help="safetensors/JSON weights: colour = sign, width = |w|")
+    p.add_argument("--view", choices=["neurons", "layers", "graph"],
+                   help="default: neurons while every layer has at most --max-units units, else layers")
+    p.add_argument("--rankdir", choices=["LR", "TB", "RL", "BT"], help="direction (default LR; TB for graph)")
+    p.add_argument("--title", help="title above the picture (default: the spec's file name; '' for none)")
+    p.add_argument("--show-shapes", action=argparse.BooleanOptionalAction, default=True,
+                   help="write sizes on layers and nodes (default: yes)")
+    p.add_argument("--hide-bias", action="store_true", help="leave out bias nodes and their edges")
+    p.add_argument("--pos-color", default="#007700", metavar="COLOR", help="positive weights (default #007700)")
+    p.add_argument("--neg-color", default="#ff7777", metavar="COLOR", help="negative weights (default #ff7777)")
+    p.add_argument("--width-range", nargs=2, type=float, default=[0.6, 5.0], metavar=("MIN", "MAX"),
+                   help="edge widths for the smallest and largest |w|, in points (default 0.6 5)")
+    p.add_argument("--weight-labels", action="store_true", help="write each weight's value on its edge")
+    p.add_argument("--max-units", type=int, default=32, metavar="N",
+                   help="widest layer the default neuron view takes (default 32)")
+    p.add_argument("--dpi", type=float, help="resolution of a .png (Graphviz's default: 96)")
+    p.set_defaults(run=cmd_draw)
 
     p = sub.add_parser("compile", help="write standalone PyTorch source")
     p.add_argument("file", metavar="FILE")
     p.add_argument("-o", "--output", metavar="OUT.py", help="file to write (default: standard output)")
     p.set_defaults(run=cmd_compile)
+
+    from .train import DTYPES, ENGINES, LOSSES, OPTIMIZERS
+    p = sub.add_parser("train", help="fit a spec's parameters to data (CSV or NPZ)")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--data", required=True, metavar="FILE",
+                   help="CSV (header row) or NPZ named after the spec's inputs and outputs; vectors as h[1] … h[n]")
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adam", help="default: adam")
+    p.add_argument("--loss", choices=list(LOSSES), default="mse", help="default: mse (summed over outputs)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the optimizer's own)")
+    p.add_argument("--epochs", type=int, help="passes over the data, first-order optimizers (default 1000)")
+    p.add_argument("--max-iter", type=int, help="iterations of lbfgs/bfgs (default 100, as nnet)")
+    p.add_argument("--batch-size", type=int, help="mini-batch rows for first-order optimizers (default: all)")
+    p.add_argument("--momentum", type=float, default=0.0, help="for sgd and rmsprop (default 0)")
+    p.add_argument("--abstol", type=float, help="stop when the criterion is at most this (bfgs default 1e-4)")
+    p.add_argument("--reltol", type=float, help="stop when the relative improvement is at most this "
+                                                 "(bfgs default 1e-8)")
+    p.add_argument("--decay", type=float, default=0.0, help="weight decay: adds decay·Σw² (nnet's)")
+    p.add_argument("--seed", type=int, help="seed for the initial values and the mini-batch order")
+    p.add_argument("--dtype", choices=list(DTYPES), help="default: float64 for bfgs, else float32")
+    p.add_argument("--engine", choices=list(ENGINES), default="autograd",
+                   help="bfgs only: 'nnet' evaluates a one-hidden-layer spec with R nnet's own arithmetic")
+    p.add_argument("--init-from", metavar="FILE",
+                   help="initial values: safetensors/JSON named tensors, or a JSON list (nnet's Wts)")
+    p.add_argument("--rang", type=float, help="initial values uniform in [-rang, rang] (nnet's scheme)")
+    p.add_argument("--out", metavar="W.safetensors", help="write the fitted weights (atomically)")
+    p.add_argument("--plot", metavar="LOSS.png", help="draw the loss curve")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no 'wrote' lines")
+    p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("predict", help="the outputs of a trained spec on new inputs, as CSV")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--weights", required=True, metavar="W", help="safetensors or JSON weights")
+    p.add_argument("--data", required=True, metavar="FILE", help="CSV or NPZ with the spec's inputs")
+    p.add_argument("-o", "--output", metavar="PREDS.csv", help="file to write (default: standard output)")
+    p.set_defaults(run=cmd_predict)
 
     p = sub.add_parser("demo", help="run the bundled specs through the whole pipeline")
     p.add_argument("--specs", default="specs", help="folder of .spec files (default: specs)")

@@ -12,13 +12,15 @@ from __future__ import annotations
 import hashlib
 import keyword
 import linecache
+import math
+import operator
 import re
 import types
 
 import networkx as nx
 import torch.nn
 
-from .functions import FUNCTIONS
+from .functions import FUNCTIONS, evaluate
 from .graph import _ordered, source_text
 from .inits import INITIALIZERS, number
 
@@ -27,7 +29,10 @@ GENERATED_NAMES = frozenset({"self", "torch", "nn", "F", "math", "NamedTuple", "
                              "check_input", "getattr", "__debug__"})
 
 _ATOM, _POW, _UNARY, _MUL, _ADD = 100, 90, 80, 70, 60
+_MAX_HEIGHT = 50  # operations nested in one line of forward before a temporary takes over
 _BINARY = {"add": ("+", _ADD), "sub": ("-", _ADD), "mul": ("*", _MUL), "div": ("/", _MUL)}
+_PYTHON_ARITHMETIC = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
+                      "neg": operator.neg, "identity": lambda v: v, "linear": lambda v: v}
 
 
 def python_name(name: str, taken: set[str] | frozenset = frozenset()) -> str:
@@ -87,6 +92,7 @@ class _Writer:
             self.locals[name] = python_name(name, taken)
             taken.add(self.locals[name])
         self.taken = taken
+        self.numbers: dict[str, float | None] = {}
 
     # ------------------------------------------------------------ expressions
     def code(self, node: str) -> tuple[str, int]:
@@ -98,7 +104,68 @@ class _Writer:
         if attrs["kind"] == "const":
             text = f"math.{attrs['name']}" if attrs.get("name") else number(attrs["value"])
             return text, _ATOM
+        return self.definition(node)
+
+    def definition(self, node: str) -> tuple[str, int]:
+        """The code computing an operation node (its right-hand side, for a named one)."""
+        if self._written_as_value(node):
+            return _literal(self.number(node))
         return self.expression(node)
+
+    def number(self, node: str) -> float | None:
+        """The value of a node computed from numbers alone (no input, no parameter), else None.
+
+        Computed once, here, as PyTorch computes it in float64: ``sqrt(2)`` or
+        ``1/0`` in a spec mean what they would mean on a tensor.
+        """
+        if node not in self.numbers:
+            attrs = self.g.nodes[node]
+            value = None
+            if attrs["kind"] == "const":
+                value = float(attrs["value"])
+            elif attrs["kind"] == "op":
+                values = [self.number(a) for a in attrs["args"]]
+                if None not in values:
+                    value = evaluate(attrs["op"], *values)
+            self.numbers[node] = value
+        return self.numbers[node]
+
+    def _written_as_value(self, node: str) -> bool:
+        """Numbers-only arithmetic stays readable (``2 * math.pi``) where Python's float arithmetic gives
+        exactly the value PyTorch would; anything else (a function call, ``1/0``, ``2^0.5``) is written
+        as its computed value."""
+        value = self.number(node)
+        attrs = self.g.nodes[node]
+        if value is None or attrs["kind"] != "op":
+            return False
+        if attrs["op"] not in _PYTHON_ARITHMETIC:
+            return True
+        try:
+            python = _PYTHON_ARITHMETIC[attrs["op"]](*(self.number(a) for a in attrs["args"]))
+        except ArithmeticError:
+            return True
+        return not (python == value or (math.isnan(python) and math.isnan(value)))
+
+    def tensor(self, node: str, shape: tuple) -> str:
+        """The node's code as a tensor of ``shape``: a number becomes a tensor like the module's own."""
+        text, prec = self.code(node)
+        if self.number(node) is None:
+            return _paren(text, prec, _ATOM)
+        reference = self.reference()
+        dims = "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+        if "batch_size" in shape:
+            self.needs_batch = True
+        if reference is None:  # a spec of numbers alone: PyTorch's default dtype
+            return f"torch.full({dims}, float({text}))"
+        return f"{reference}.new_full({dims}, {text})"
+
+    def reference(self) -> str | None:
+        """A tensor whose dtype and device the module computes in: the first input, else the first parameter."""
+        if self.g.graph["inputs"]:
+            return self.locals[self.g.graph["inputs"][0]]
+        if self.g.graph["params"]:
+            return _attribute(self.g.graph["params"][0])
+        return None
 
     def operand(self, node: str, least: int, vector_partner: bool = False) -> str:
         text, prec = self.code(node)
@@ -122,10 +189,7 @@ class _Writer:
         if op == "neg":
             return f"-{self.operand(args[0], _UNARY)}", _UNARY
         if op == "matmul":
-            if len(shapes[0]) == 2:  # A·v is v @ A.T on a batch of rows, as nn.Linear computes it
-                vector = self.operand(args[1], _MUL, vector_partner=True)
-                return f"{vector} @ {self.operand(args[0], _ATOM)}.T", _MUL
-            return f"({self.operand(args[0], _MUL)} * {self.operand(args[1], _MUL + 1)}).sum(-1)", _ATOM
+            return self.product(args[0], args[1])
         if op == "concat":
             return f"torch.cat([{', '.join(self.concat_part(a, attrs['batched']) for a in args)}], dim=-1)", _ATOM
         text, prec = self.code(args[0])
@@ -133,14 +197,32 @@ class _Writer:
             return text, prec
         return FUNCTIONS[op].code([text]), _ATOM
 
+    def product(self, left: str, right: str) -> tuple[str, int]:
+        """``A·v`` and ``u·v``; a scalar on the right counts as a vector of size 1."""
+        matrix = len(self.g.nodes[left]["shape"]) == 2
+        scalar = self.g.nodes[right]
+        if matrix and scalar["shape"] == () and not scalar["batched"]:  # A[m, 1]·s is s times A's column
+            return f"{self.operand(left, _ATOM)}[:, 0] * {self.operand(right, _MUL + 1)}", _MUL
+        if matrix:  # A·v is v @ A.T on a batch of rows, as nn.Linear computes it
+            return f"{self.operand(right, _MUL, vector_partner=True)} @ {self.operand(left, _ATOM)}.T", _MUL
+        return (f"({self.operand(left, _MUL, vector_partner=True)} * "
+                f"{self.operand(right, _MUL + 1, vector_partner=True)}).sum(-1)"), _ATOM
+
     def concat_part(self, node: str, batched: bool) -> str:
+        """One part of a concat as a [B, n] tensor (or [n] when nothing in the concat varies per sample)."""
         attrs = self.g.nodes[node]
-        text, prec = self.code(node)
-        if attrs["batched"] or not batched:
-            return f"{_paren(text, prec, _ATOM)}.unsqueeze(-1)" if attrs["shape"] == () and attrs["batched"] \
-                else (f"{_paren(text, prec, _ATOM)}.reshape(1)" if attrs["shape"] == () else text)
-        self.needs_batch = True  # a per-model value joined to per-sample ones is repeated for each sample
-        return f"{_paren(text, prec, _ATOM)}.expand(batch_size, {attrs['shape'][0] if attrs['shape'] else 1})"
+        size = attrs["shape"][0] if attrs["shape"] else 1
+        if batched and not attrs["batched"]:
+            # a per-model value joined to per-sample ones is repeated for each sample
+            self.needs_batch = True
+            if self.number(node) is not None:
+                return self.tensor(node, ("batch_size", 1))
+            return f"{self.tensor(node, ())}.expand(batch_size, {size})"
+        if attrs["shape"]:
+            return self.code(node)[0]
+        if attrs["batched"]:
+            return f"{self.tensor(node, ())}.unsqueeze(-1)"
+        return self.tensor(node, (1,)) if self.number(node) is not None else f"{self.tensor(node, ())}.reshape(1)"
 
     # ------------------------------------------------------------ statements
     def forward_lines(self) -> list[str]:
@@ -148,38 +230,52 @@ class _Writer:
         outputs = g.graph["outputs"]
         needed = set(outputs).union(*(nx.ancestors(g, o) for o in outputs))
         consumers = {n: sum(len(d["positions"]) for _, _, d in g.out_edges(n, data=True)) for n in g}
+        height: dict[str, int] = {}  # how deep the code written so far for an unnamed node nests
         lines = []
         for node in _ordered(g):
             attrs = g.nodes[node]
+            self.number(node)  # in dependency order, so that computing numbers never recurses deeply
             if node not in needed or attrs["kind"] != "op":
                 continue
+            height[node] = 1 + max((height.get(a, 0) for a in attrs["args"] if a not in self.locals), default=0)
             if attrs["name"]:
-                text, _ = self.expression(node)
+                text, _ = self.definition(node)
                 stmt = source_text(g.graph["source"], attrs["stmt_span"])
                 lines.append(f"{self.locals[node]} = {text}  # line {attrs['stmt_span'].line}: {comment(stmt)}")
-            elif consumers[node] > 1:  # used twice (e.g. a function argument): compute it once
+            elif consumers[node] > 1 or height[node] >= _MAX_HEIGHT:
+                # used twice (e.g. a function argument): compute it once; or too deep for one line
                 name = python_name(attrs.get("hint") or "t", self.taken)
                 self.taken.add(name)
-                text, _ = self.expression(node)
+                text, _ = self.definition(node)
                 lines.append(f"{name} = {text}  # {comment(attrs['label'])}")
                 self.locals[node] = name
         returned = []
         for name in outputs:
-            text, prec = self.code(name)
             attrs = g.nodes[name]
             if g.graph["inputs"] and not attrs["batched"]:  # same value for every sample
                 self.needs_batch = True
-                text = f"{_paren(text, prec, _ATOM)}.expand(batch_size{', -1' * len(attrs['shape'])})"
+                text = self.tensor(name, ("batch_size",)) if self.number(name) is not None else \
+                    f"{self.tensor(name, ())}.expand(batch_size{', -1' * len(attrs['shape'])})"
+            else:
+                text = self.tensor(name, ())
             returned.append(text)
         if len(returned) == 1:
             lines.append(f"return {returned[0]}")
         else:
             lines.append(f"return Outputs({', '.join(returned)})")
-        checks = [f"check_input({self.locals[i]}, {i!r}, {g.nodes[i]['shape'][0] if g.nodes[i]['shape'] else None})"
-                  for i in g.graph["inputs"]]
+        checks = []
+        for i in g.graph["inputs"]:  # every input after the first has the first one's batch size
+            size = g.nodes[i]["shape"][0] if g.nodes[i]["shape"] else None
+            batch = f", {self.locals[g.graph['inputs'][0]]}.shape[0]" if checks else ""
+            checks.append(f"check_input({self.locals[i]}, {i!r}, {size}{batch})")
         if self.needs_batch:
             checks.append(f"batch_size = {self.locals[g.graph['inputs'][0]]}.shape[0]")
         return checks + lines
+
+
+def _literal(value: float) -> tuple[str, int]:
+    text = number(value)
+    return text, (_UNARY if text.startswith("-") else _ATOM)
 
 
 def _paren(text: str, prec: int, least: int) -> str:
@@ -195,11 +291,13 @@ def _source_literal(text: str, indent: str) -> str:
 
 _CHECK_INPUT = '''
 
-def check_input(value: torch.Tensor, name: str, size: int | None) -> None:
-    """Raise a clear error unless value has shape [B, size] (or [B] for a scalar input)."""
+def check_input(value: torch.Tensor, name: str, size: int | None, batch: int | None = None) -> None:
+    """Raise a clear error unless value has shape [B, size] ([B] for a scalar input), B = batch if given."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"input {name!r} must be a torch.Tensor, got {type(value).__name__}")
     expected = [] if size is None else [size]
-    if value.dim() != 1 + len(expected) or list(value.shape[1:]) != expected:
-        wanted = "[B" + "".join(f", {s}" for s in expected) + "]"
+    if value.dim() != 1 + len(expected) or list(value.shape[1:]) != expected or batch not in (None, value.shape[0]):
+        wanted = "[" + ("B" if batch is None else str(batch)) + "".join(f", {s}" for s in expected) + "]"
         raise ValueError(f"input {name!r} must have shape {wanted}, got {list(value.shape)}")
 '''
 

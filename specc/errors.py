@@ -133,5 +133,9 @@ class InitError(SpecError):
     """An ``init`` line that names no parameter or gives an unusable distribution."""
 
 
+class LimitError(SpecError):
+    """A spec beyond what the compiler takes on: an expression nested too deeply, too many operations."""
+
+
 class DataError(SpecError):
     """Data (inputs, targets, weights) that do not fit the spec."""

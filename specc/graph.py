@@ -20,27 +20,23 @@ from __future__ import annotations
 
 import difflib
 import math
-import operator
 
 import networkx as nx
 import torch.nn
 
 from . import parse as ast
-from .errors import (ArityError, CycleError, InitError, InputAssignmentError, KindError, RedefinitionError,
-                     ReservedNameError, ShapeError, Span, SpecError, UndeterminedSizeError,
+from .errors import (ArityError, CycleError, InitError, InputAssignmentError, KindError, LimitError,
+                     RedefinitionError, ReservedNameError, ShapeError, Span, SpecError, UndeterminedSizeError,
                      UnknownFunctionError, UnknownNameError)
-from .functions import FUNCTIONS
+from .functions import FUNCTIONS, evaluate
 from .inits import INITIALIZERS
 from .shapes import SCALAR, Unifier, concrete
 
 # Attributes of every module specc generates; a parameter of that name would shadow them.
 GENERATED_ATTRIBUTES = frozenset({"spec_source", "spec_file", "spec_inputs", "spec_outputs", "reset_parameters"})
 MODULE_ATTRIBUTES = frozenset(dir(torch.nn.Module)) | frozenset(vars(torch.nn.Module())) | GENERATED_ATTRIBUTES
+MAX_OPERATIONS = 20_000
 ELEMENTWISE_OPS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
-_CONST_OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
-              "pow": operator.pow}
-_CONST_FUNCS = {"exp": math.exp, "log": math.log, "sin": math.sin, "cos": math.cos, "sqrt": math.sqrt,
-                "abs": math.fabs}
 
 
 def source_text(source: str, span: Span) -> str:
@@ -96,6 +92,8 @@ class _Builder:
                 self._define(stmt.name)
                 seen = set()
                 for p in stmt.params:
+                    if p.id in FUNCTIONS:
+                        raise ReservedNameError(f"'{p.id}' is a built-in function and cannot be redefined", p.span)
                     if p.id in seen:
                         raise RedefinitionError(f"argument '{p.id}' appears twice in '{stmt.name.id}'", p.span)
                     seen.add(p.id)
@@ -124,18 +122,22 @@ class _Builder:
                 del self.assigns[name]
 
     def _is_function(self, name: str) -> bool:
-        if name in FUNCTIONS or name in self.defs or name in self.aliases:
-            return True
-        stmt = self.assigns.get(name)
-        return stmt is not None and isinstance(stmt.expr, ast.Name) and stmt.target.dims is None \
-            and stmt.expr.id != name and self._is_function(stmt.expr.id)
+        """Whether a name means a function: a built-in, a def, or a chain of `g = f` lines ending in one."""
+        seen = set()
+        while name not in seen:  # a loop, not recursion: `g = h; h = g` is a cycle of nodes, not an alias
+            if name in FUNCTIONS or name in self.defs or name in self.aliases:
+                return True
+            stmt = self.assigns.get(name)
+            if stmt is None or not isinstance(stmt.expr, ast.Name) or stmt.target.dims is not None:
+                return False
+            seen.add(name)
+            name = stmt.expr.id
+        return False
 
-    def resolve_function(self, name: ast.Name, seen=()) -> str:
+    def resolve_function(self, name: ast.Name) -> str:
         """Follow aliases to a built-in or user-defined function name."""
-        if name.id in self.aliases:
-            if name.id in seen:
-                raise CycleError(f"alias '{name.id}' refers to itself", name.span)
-            return self.resolve_function(self.aliases[name.id], seen + (name.id,))
+        while name.id in self.aliases:  # _is_function admitted only chains that end in a function
+            name = self.aliases[name.id]
         if name.id in FUNCTIONS or name.id in self.defs:
             return name.id
         if name.id in self.assigns or name.id in self.inputs or name.id in self.param_decls:
@@ -184,6 +186,9 @@ class _Builder:
 
     # ------------------------------------------------------------ lowering
     def _new(self, stmt: str, **attrs) -> str:
+        if len(self.nodes) >= MAX_OPERATIONS:  # calls of functions that call functions grow exponentially
+            raise LimitError(f"the spec expands to more than {MAX_OPERATIONS} operations (through nested "
+                             "def calls?)", attrs["span"])
         self.counter += 1
         node_id = f"{stmt}/{self.counter}"
         self.nodes[node_id] = dict(stmt=stmt, name=None, order=len(self.nodes), **attrs)
@@ -239,13 +244,18 @@ class _Builder:
                                     dims=decl.dims or ())
         for name, span in self.params.items():
             decl = self.param_decls.get(name)
+            # `param a` declares a scalar; an undeclared parameter's shape comes from its uses
+            dims = (decl.dims or ()) if decl else None
             self.nodes[name] = dict(kind="param", name=name, stmt=None, span=span, order=len(self.nodes),
-                                    dims=decl.dims if decl else None, declared=decl is not None)
+                                    dims=dims, declared=decl is not None)
         for name, stmt in self.assigns.items():
             self.counter = 0
-            top = self.lower(stmt.expr, {}, name, None)
-            if self.nodes[top]["kind"] == "op" and self.nodes[top]["stmt"] == name and top != name \
-                    and top.startswith(name + "/"):
+            try:
+                top = self.lower(stmt.expr, {}, name, None)
+            except RecursionError:  # def bodies inlined into def bodies, many levels deep
+                raise LimitError("this statement nests its function calls too deeply; split it into named "
+                                 "nodes", stmt.span) from None
+            if top.startswith(name + "/") and self.nodes[top]["kind"] == "op":  # the statement's own operation
                 attrs = self.nodes.pop(top)
             else:  # `y = x`, `y = 2`: a node of its own that passes the value on
                 attrs = dict(kind="op", op="identity", args=(top,), stmt=name, via=None,
@@ -266,7 +276,9 @@ class _Builder:
                     raise RedefinitionError(f"output '{decl.name.id}' is listed twice", decl.name.span)
                 seen.add(decl.name.id)
             return list(self.output_decl.decls)
-        used = {a for n in self.nodes.values() for a in n.get("args", ()) if n.get("kind") == "op"}
+        # "Used" is textual: a name in another assignment or in a def body, called or not.
+        bodies = [s.expr for s in self.assigns.values()] + [d.body for d in self.defs.values()]
+        used = {n.id for body in bodies for n in ast.walk(body) if isinstance(n, ast.Name)}
         sinks = [ast.Decl(ast.Name(name, s.target.name.span), None, s.target.span)
                  for name, s in self.assigns.items() if name not in used]
         if not sinks:
@@ -403,26 +415,29 @@ def _init_scheme(dist) -> tuple[str, tuple[float, ...]]:
 
 
 def _constant(expr) -> float:
-    """Evaluate a constant expression by walking its AST (never ``eval``)."""
+    """The value of an init line's constant expression; it must be a finite number."""
+    value = _number(expr)
+    if not math.isfinite(value):
+        raise InitError(f"this constant is {value}, not a finite number", expr.span)
+    return value
+
+
+def _number(expr) -> float:
+    """Evaluate a constant expression by walking its AST (never ``eval``), as the forward pass would."""
     if isinstance(expr, ast.Num):
         return expr.value
     if isinstance(expr, ast.Name) and expr.id in ast.CONSTANTS:
         return ast.CONSTANTS[expr.id]
     if isinstance(expr, ast.Neg):
-        return -_constant(expr.operand)
-    if isinstance(expr, ast.BinOp) and expr.op in _CONST_OPS:
-        try:
-            return float(_CONST_OPS[expr.op](_constant(expr.left), _constant(expr.right)))
-        except (ZeroDivisionError, OverflowError) as err:
-            raise InitError(f"cannot compute this constant: {err}", expr.span) from None
-    if isinstance(expr, ast.Call) and expr.func.id in _CONST_FUNCS and len(expr.args) == 1:
-        try:
-            return float(_CONST_FUNCS[expr.func.id](_constant(expr.args[0])))
-        except ValueError as err:
-            raise InitError(f"cannot compute this constant: {err}", expr.span) from None
+        return evaluate("neg", _number(expr.operand))
+    if isinstance(expr, ast.BinOp) and expr.op in ELEMENTWISE_OPS:
+        return evaluate(expr.op, _number(expr.left), _number(expr.right))
+    if isinstance(expr, ast.Call) and len(expr.args) == 1 and expr.func.id in FUNCTIONS \
+            and FUNCTIONS[expr.func.id].elementwise:
+        return evaluate(expr.func.id, _number(expr.args[0]))
     schemes = ", ".join(INITIALIZERS)
-    raise InitError(f"an init value is a constant expression (numbers, pi, e, + - * / ^) or one of: {schemes}",
-                    expr.span)
+    raise InitError(f"an init value is a constant expression (numbers, pi, e, + - * / ^, built-in functions such "
+                    f"as sqrt) or one of: {schemes}", expr.span)
 
 
 def _decl_text(name: str, dims, kind: str) -> str:
@@ -439,10 +454,15 @@ def _ordered(graph: nx.DiGraph):
 
 
 def _sum_terms(graph: nx.DiGraph, node: str) -> list[str]:
-    attrs = graph.nodes[node]
-    if attrs.get("op") in ("add", "sub"):
-        return [t for a in attrs["args"] for t in _sum_terms(graph, a)]
-    return [node]
+    """The terms of a sum, left to right, through nested + and - (a loop: sums can be long)."""
+    terms, stack = [], [node]
+    while stack:
+        attrs = graph.nodes[stack[-1]]
+        if attrs.get("op") in ("add", "sub"):
+            stack[-1:] = reversed(attrs["args"])
+        else:
+            terms.append(stack.pop())
+    return terms
 
 
 def build_graph(program: ast.Program) -> nx.DiGraph:
@@ -482,10 +502,13 @@ def build_graph(program: ast.Program) -> nx.DiGraph:
 
 
 def _check_cycles(graph: nx.DiGraph) -> None:
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
+    if nx.is_directed_acyclic_graph(graph):  # linear time; find_cycle on the whole graph is not
         return
+    looped = [c for c in nx.strongly_connected_components(graph)
+              if len(c) > 1 or any(graph.has_edge(n, n) for n in c)]
+    component = min(looped, key=lambda c: min(graph.nodes[n]["order"] for n in c))
+    start = min(component, key=lambda n: graph.nodes[n]["order"])
+    cycle = nx.find_cycle(graph.subgraph(component), source=start)
     named = [u for u, _ in cycle if graph.nodes[u].get("name") and graph.nodes[u]["kind"] == "op"]
     first = min(named, key=lambda n: _pos(graph.nodes[n]["span"]))
     path = " → ".join(named[named.index(first):] + named[:named.index(first)] + [first])

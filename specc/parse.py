@@ -14,9 +14,11 @@ import lark
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from .errors import ReservedNameError, Span, SpecError, SpecSyntaxError
+from .errors import LimitError, ReservedNameError, Span, SpecError, SpecSyntaxError
 
 KEYWORDS = frozenset({"input", "output", "param", "def", "init"})
+# Each stage walks an expression recursively; this keeps every walk far inside Python's recursion limit.
+MAX_NESTING = 200
 CONSTANTS = {"pi": 3.141592653589793, "e": 2.718281828459045}
 
 
@@ -271,8 +273,17 @@ def _describe(token_type: str) -> str:
     return f"'{token_type.lower()}'" if token_type.isupper() else token_type
 
 
-def _syntax_error(err: UnexpectedInput, file: str, source: str) -> SpecSyntaxError:
+_KEYWORD_TOKENS = frozenset(k.upper() for k in KEYWORDS)
+
+
+def _syntax_error(err: UnexpectedInput, file: str, source: str) -> SpecError:
     line, column = max(err.line, 1), max(err.column, 1)
+    if isinstance(err, UnexpectedToken) and err.token.type in ("EQUAL", "LSQB"):
+        previous = (err.token_history or [None])[-1]  # `input = 3`: the lexer read the name as the keyword
+        if previous is not None and previous.type in _KEYWORD_TOKENS:
+            return ReservedNameError(f"'{previous}' is a keyword and cannot be used as a name",
+                                     Span(file, previous.line, previous.column, previous.end_line,
+                                          previous.end_column), source=source)
     if isinstance(err, UnexpectedCharacters):
         char = source[err.pos_in_stream] if err.pos_in_stream < len(source) else "?"
         message = f"unexpected character {char!r}"
@@ -285,9 +296,9 @@ def _syntax_error(err: UnexpectedInput, file: str, source: str) -> SpecSyntaxErr
             found, width = "end of file", 1
         elif token.type == "_NL":
             found, width = "end of line", 1
-        else:
-            found, width = f"{_describe(token.type)} {str(token)!r}" if token.type in ("NAME", "NUMBER") \
-                else _describe(token.type), max(1, len(str(token)))
+        else:  # the token as written: '@' where '@' was typed, not its '·' twin
+            kind = {"NAME": "name ", "NUMBER": "number "}.get(token.type, "")
+            found, width = f"{kind}'{token}'", max(1, len(str(token)))
         expected = sorted({_describe(t) for t in (err.expected or ()) if not t.startswith("__")})
         message = f"unexpected {found}"
         if isinstance(err, UnexpectedToken) and token is not None and token.type in {"INPUT", "OUTPUT", "PARAM",
@@ -299,14 +310,32 @@ def _syntax_error(err: UnexpectedInput, file: str, source: str) -> SpecSyntaxErr
     return SpecSyntaxError(message, Span(file, line, column, line, column + width), source=source)
 
 
+def _check_nesting(tree: lark.Tree, file: str) -> None:
+    """Refuse an expression nested more than MAX_NESTING levels deep, before anything recurses into it."""
+    stack = [(statement, statement, 1) for statement in tree.children if isinstance(statement, lark.Tree)]
+    while stack:
+        node, statement, depth = stack.pop()
+        if depth > MAX_NESTING:
+            meta = statement.meta
+            raise LimitError(f"this statement nests more than {MAX_NESTING} operations inside each other; "
+                             "split it into named nodes", Span(file, meta.line, meta.column, meta.end_line,
+                                                                meta.end_column))
+        stack.extend((child, statement, depth + 1) for child in node.children if isinstance(child, lark.Tree))
+
+
 def parse_program(source: str, file: str = "<spec>") -> Program:
     """Parse spec text into a :class:`Program`; raise :class:`SpecError` on any mistake."""
     parser = _parser()
+    if source.startswith("\ufeff"):  # a byte-order mark some editors write; not part of the text
+        source = source[1:]
     try:
         tree = parser.parse(source)
+        _check_nesting(tree, file)
         statements = _ToAst(file).transform(tree)
     except (UnexpectedEOF, UnexpectedInput) as err:
         raise _syntax_error(err, file, source) from None
+    except SpecError as err:
+        raise err.with_source(source) from None
     except VisitError as err:
         if isinstance(err.orig_exc, SpecError):
             raise err.orig_exc.with_source(source) from None

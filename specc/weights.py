@@ -33,6 +33,9 @@ def save_weights(module: torch.nn.Module, path: str | os.PathLike, metadata: dic
     os.close(handle)
     try:
         save_file(tensors, temporary, metadata=meta)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # the temporary file is owner-only; a weights file is not
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

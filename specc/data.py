@@ -1,0 +1,329 @@
+"""Training data: CSV or NPZ files (or dicts of arrays) checked against a spec's inputs and outputs.
+
+Naming: a scalar node ``x`` is one column ``x``. A vector node ``h[n]`` is the
+columns ``h[1]`` … ``h[n]`` (1-based, as the spec writes sizes), or, in an NPZ
+file or a dict, one array ``h`` of shape ``[rows, n]``. A size-1 vector such as
+``y[1]`` may also be one plain column ``y``. The bracket form cannot collide
+with a spec name, which ``h_1`` could.
+
+Every check runs before any tensor is built, so a bad file changes nothing; an
+error names the file, the column and the row (CSV errors carry the line as a
+location, so they print like compiler errors, with the offending line).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import networkx as nx
+import numpy as np
+import torch
+
+from .errors import DataError, Span
+from .graph import build_graph
+from .parse import parse_program
+
+
+@dataclass(frozen=True)
+class Node:
+    """An input or output of a spec as data sees it: a name, a size (None for a scalar) and a role."""
+
+    name: str
+    size: int | None
+    role: str  # 'input' | 'output'
+
+    def columns(self) -> list[str]:
+        """The CSV column names of this node."""
+        return [self.name] if self.size is None else [f"{self.name}[{i}]" for i in range(1, self.size + 1)]
+
+    @property
+    def column_text(self) -> str:
+        if self.size is None or self.size == 1:
+            return self.name
+        return f"{self.name}[1] … {self.name}[{self.size}]"
+
+    @property
+    def shape_text(self) -> str:
+        return "a scalar" if self.size is None else f"size {self.size}"
+
+
+def spec_graph(model_or_graph) -> nx.DiGraph:
+    """The IR of a module compiled by specc (from its ``spec_source``); an IR is returned as it is."""
+    if isinstance(model_or_graph, nx.DiGraph):
+        return model_or_graph
+    source = getattr(model_or_graph, "spec_source", None)
+    if source is None:
+        raise DataError("the model was not compiled by specc (it has no spec_source)")
+    return build_graph(parse_program(source, getattr(model_or_graph, "spec_file", "<spec>")))
+
+
+def spec_nodes(model_or_graph) -> tuple[list[Node], list[Node]]:
+    """(inputs, outputs) of a compiled module (or of its IR) with their sizes."""
+    graph = spec_graph(model_or_graph)
+
+    def node(name, role):
+        shape = graph.nodes[name]["shape"]
+        return Node(name, shape[0] if shape else None, role)
+
+    return [node(n, "input") for n in graph.graph["inputs"]], [node(n, "output") for n in graph.graph["outputs"]]
+
+
+# ---------------------------------------------------------------- reading files
+@dataclass
+class Table:
+    """Named arrays from one source (a file or a dict), and the CSV text for quoting error lines."""
+
+    origin: str
+    arrays: dict[str, np.ndarray]
+    text: str | None = None  # the CSV text, so errors can quote the line
+
+    def error(self, message: str, row: int | None = None, column: str | None = None) -> DataError:
+        """A DataError at ``row`` (0-based data row): ``FILE:LINE:COL`` for CSV, ``FILE: row N`` otherwise."""
+        if row is None:
+            return DataError(f"{self.origin}: {message}")
+        if self.text is None:
+            return DataError(f"{self.origin}: row {row + 1}: {message}")
+        line = row + 2  # the header is line 1
+        start, end = self._field(line, column)
+        return DataError(f"{message} (data row {row + 1})", Span(self.origin, line, start, line, end),
+                         source=self.text)
+
+    def _field(self, line: int, column: str | None) -> tuple[int, int]:
+        """1-based columns of a field in a CSV line without quotes (else the whole line), for the caret."""
+        text = self.text.splitlines()[line - 1] if self.text else ""
+        names = list(self.arrays)
+        if column in names and '"' not in text and len(text.split(",")) == len(names):
+            fields = text.split(",")
+            start = sum(len(f) + 1 for f in fields[:names.index(column)]) + 1
+            return start, start + max(1, len(fields[names.index(column)]))
+        return 1, max(2, len(text) + 1)
+
+
+def read_table(path: str | os.PathLike) -> Table:
+    """The named columns (CSV with a header row) or arrays (NPZ) of a data file, as float64."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file {path} does not exist")
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        raise DataError(f"{path}: unknown data format '{path.suffix}' (use {' or '.join(_READERS)})")
+    return reader(path)
+
+
+def _read_csv(path: Path) -> Table:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    rows = list(csv.reader(io.StringIO(text)))
+    while rows and not any(cell.strip() for cell in rows[-1]):
+        rows.pop()  # trailing blank lines
+    if not rows:
+        raise DataError(f"{path}: empty file (expected a header row naming the columns)")
+    header = [name.strip() for name in rows[0]]
+    table = Table(str(path), dict.fromkeys(header), text)  # the names first: errors point at columns
+    if "" in header:
+        raise table.error("the header has an empty column name")
+    for name in header:
+        if header.count(name) > 1:
+            raise table.error(f"column '{name}' appears twice in the header")
+    values = np.empty((len(rows) - 1, len(header)))
+    for r, row in enumerate(rows[1:]):
+        if len(row) != len(header):
+            raise table.error(f"{len(row)} field{'s' * (len(row) != 1)} but the header names {len(header)} "
+                              "columns", r)
+        for c, cell in enumerate(row):
+            try:
+                values[r, c] = float(cell)
+            except ValueError:
+                raise table.error(f"column '{header[c]}': {cell.strip()!r} is not a number", r, header[c]) \
+                    from None
+    table.arrays = {name: values[:, c] for c, name in enumerate(header)}
+    return table
+
+
+def _read_npz(path: Path) -> Table:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            raw = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise DataError(f"{path}: not an NPZ file of numeric arrays ({err})") from None
+    arrays = {}
+    for name, array in raw.items():
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+            raise DataError(f"{path}: array '{name}' holds {array.dtype}, not numbers")
+        arrays[name] = array.astype(np.float64)
+    return Table(str(path), arrays)
+
+
+_READERS = {".csv": _read_csv, ".npz": _read_npz}
+
+
+def as_table(data, origin: str = "data") -> Table:
+    """A :class:`Table` from a path, a Table, or a mapping of names to arrays/tensors/lists."""
+    if isinstance(data, Table):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        return read_table(data)
+    if not isinstance(data, Mapping):
+        raise DataError(f"{origin}: expected a file name or a mapping of names to arrays, "
+                        f"not {type(data).__name__}")
+    arrays = {}
+    for name, value in data.items():
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().double().numpy()
+        try:
+            arrays[str(name)] = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise DataError(f"{origin}: '{name}' is not an array of numbers ({err})") from None
+    return Table(origin, arrays)
+
+
+# ---------------------------------------------------------------- checking against a spec
+def tensors_for(model_or_graph, data, *, targets: bool = True, dtype: torch.dtype = torch.float32,
+                origin: str = "data") -> dict[str, torch.Tensor]:
+    """Tensors named after the spec's inputs (and outputs when ``targets``), shaped as the module
+    takes and returns them: ``[rows]`` for a scalar node, ``[rows, n]`` for a vector ``[n]``.
+
+    Without ``targets`` the outputs' columns may be present and are ignored (predicting on the
+    training file); any other unknown column is an error, as is a missing, mis-sized or
+    non-finite one, or columns of unequal length.
+    """
+    table = as_table(data, origin)
+    inputs, outputs = spec_nodes(model_or_graph)
+    wanted = inputs + outputs if targets else inputs
+    tolerated = set() if targets else {c for n in outputs for c in _names(n)}
+    claimed: dict[str, Node] = {}
+    for node in wanted:
+        for key in _names(node):
+            if key in table.arrays:
+                claimed[key] = node
+    for key in table.arrays:
+        if key not in claimed and key not in tolerated:
+            known = ", ".join(n.column_text for n in wanted)
+            raise table.error(f"column '{key}' is not an input{' or output' if targets else ''} of the spec "
+                              f"(expected: {known})")
+    assembled = {node.name: _assemble(table, node) for node in wanted}
+    _check_rows(table, assembled)
+    return {name: torch.from_numpy(np.ascontiguousarray(array)).to(dtype) for name, array in assembled.items()}
+
+
+def _names(node: Node) -> list[str]:
+    """Every key that may carry (part of) ``node``: its own name and its bracketed columns."""
+    return [node.name] + ([] if node.size is None else node.columns())
+
+
+def _assemble(table: Table, node: Node) -> np.ndarray:
+    whole = table.arrays.get(node.name)
+    parts = [c for c in (node.columns() if node.size is not None else []) if c in table.arrays]
+    if whole is not None and parts:
+        raise table.error(f"'{node.name}' is given twice: as '{node.name}' and as '{parts[0]}'")
+    if whole is None and not parts:
+        raise table.error(f"no data for {node.role} '{node.name}' ({node.shape_text}; expected "
+                          f"{_expected(node)})")
+    if whole is not None:
+        array = _whole(table, node, whole)
+        labels = [node.name] if whole.ndim == 1 or array.ndim == 1 else \
+            [f"{node.name}[{i + 1}]" for i in range(array.shape[1])]
+    else:
+        missing = [c for c in node.columns() if c not in table.arrays]
+        if missing:
+            raise table.error(f"missing column '{missing[0]}' for {node.role} '{node.name}' ({node.shape_text})")
+        labels = node.columns()
+        for name in labels:
+            if table.arrays[name].ndim != 1:
+                raise table.error(f"'{name}' must be one column, not an array of shape "
+                                  f"{list(table.arrays[name].shape)}")
+        _check_lengths(table, {name: table.arrays[name] for name in labels})
+        array = np.stack([table.arrays[name] for name in labels], axis=1)
+    for label, column in zip(labels, [array] if array.ndim == 1 else array.T):
+        bad = np.flatnonzero(~np.isfinite(column))
+        if bad.size:
+            value = column[bad[0]]
+            raise table.error(f"column '{label}': {'NaN' if math.isnan(value) else value} is not a finite number",
+                              int(bad[0]), label)
+    return array
+
+
+def _expected(node: Node) -> str:
+    if node.size is None:
+        return f"a column '{node.name}'"
+    if node.size == 1:
+        return f"a column '{node.name}' or '{node.name}[1]'"
+    return f"columns '{node.name}[1]' … '{node.name}[{node.size}]', or one array '{node.name}' of shape [rows, {node.size}]"
+
+
+def _whole(table: Table, node: Node, array: np.ndarray) -> np.ndarray:
+    """One array for the whole node: [rows] for a scalar or size-1 vector, [rows, n] for a vector."""
+    if node.size is None:
+        if array.ndim == 2 and array.shape[1] == 1:
+            array = array[:, 0]
+        if array.ndim != 1:
+            raise table.error(f"'{node.name}' is a scalar {node.role}, so it needs one value per row, "
+                              f"not an array of shape {list(array.shape)}")
+        return array
+    if array.ndim == 1 and node.size == 1:
+        return array[:, None]
+    if array.ndim != 2 or array.shape[1] != node.size:
+        got = f"{array.shape[1]} columns" if array.ndim == 2 else f"shape {list(array.shape)}"
+        raise table.error(f"'{node.name}' has {got}, but {node.role} '{node.name}' has size {node.size}")
+    return array
+
+
+def _check_lengths(table: Table, arrays: dict[str, np.ndarray]) -> None:
+    names = list(arrays)
+    for name in names[1:]:
+        if len(arrays[name]) != len(arrays[names[0]]):
+            raise table.error(f"'{name}' has {len(arrays[name])} rows but '{names[0]}' has "
+                              f"{len(arrays[names[0]])}")
+
+
+def _check_rows(table: Table, assembled: dict[str, np.ndarray]) -> None:
+    _check_lengths(table, assembled)
+    if assembled and len(next(iter(assembled.values()))) == 0:
+        raise table.error("no data rows")
+
+
+# ---------------------------------------------------------------- writing
+def columns_of(values: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Named tensors ([rows] or [rows, n]) as CSV columns: ``y`` for a scalar or size-1 vector,
+    ``h[1]`` … ``h[n]`` otherwise."""
+    columns = {}
+    for name, tensor in values.items():
+        array = tensor.detach().cpu().double().numpy()
+        if array.ndim == 1 or array.shape[1] == 1:
+            columns[name] = array.reshape(len(array))
+        else:
+            columns.update({f"{name}[{i + 1}]": array[:, i] for i in range(array.shape[1])})
+    return columns
+
+
+def csv_text(columns: Mapping[str, np.ndarray]) -> str:
+    """Columns as CSV text with a header; numbers are written so that they read back exactly."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(list(columns))
+    writer.writerows(zip(*(map(repr, map(float, c)) for c in columns.values())))
+    return out.getvalue()
+
+
+def write_csv(path: str | os.PathLike, columns: Mapping[str, np.ndarray]) -> Path:
+    """Write columns as CSV via a temporary file and a rename, so a failure leaves no partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            out.write(csv_text(columns))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,522 @@
+"""Network diagrams with Graphviz: the neuron, layers and graph views of a spec.
+
+    import specc
+    specc.draw("specs/sine_nnet.spec")              # a graphviz.Digraph (shows inline in Jupyter)
+    specc.draw(model)                                # a module from specc.load, with its current weights
+    write_drawing(specc.draw(spec, weights="w.safetensors"), "net.png")
+
+* **neurons** (default while no layer has more than ``max_units`` units): a
+  circle per unit, bias nodes B1, B2 … as in R's nnet plot, one edge per
+  scalar weight; with weights, colour = sign and width = |w| rescaled over
+  the drawing (NeuralNetTools' ``rel_rsc``).  Units are placed here and
+  pinned for Graphviz's neato, because dot reorders the units of a layer.
+* **layers**: a node per vector and per parameter; a product ``W·v`` is a
+  small junction that ``v`` and ``W`` both feed.
+* **graph**: the IR itself, one node per operation with its spec line.
+
+User text reaches DOT only inside HTML-like labels, escaped by :func:`text`,
+and node ids are generated (``n0``, ``n1`` …), so no identifier or title can
+break the DOT text.  docs/drawing.md says how each construct is drawn.
+"""
+from __future__ import annotations
+
+import html
+import math
+import os
+import re
+import shutil
+import tempfile
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import graphviz
+import networkx as nx
+import torch
+
+from .draw_units import Column, Connection, Net, NotDrawable, Term, format_connections, read_units
+from .errors import SpecError
+
+VIEWS = ("neurons", "layers", "graph")
+FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None, ".gv": None}  # None: DOT text
+INSTALL_HINT = ("Graphviz's `dot` program is not installed; install it with `apt-get install graphviz` "
+                "(Debian/Ubuntu), `brew install graphviz` (macOS) or `conda install graphviz`, "
+                "or write a .dot file, which needs no Graphviz")
+FONT = "Helvetica,Arial,sans-serif"
+COLOR = re.compile(r"#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?([0-9a-fA-F]{2})?$|[A-Za-z][A-Za-z0-9]*$")
+PALETTE = {"input": ("#d7e7f7", "#3f6e9e"), "node": ("#ffffff", "#555555"), "output": ("#fbe3c8", "#b8702a"),
+           "bias": ("#fff3ad", "#a88c00"), "param": ("#eeeeee", "#777777"), "op": ("#efe7f7", "#7a5a9e")}
+NEUTRAL, FIXED = "#8a8a8a", "#a0a0a0"
+SHARED_HUES = ("#2f6fd0", "#8a3fc0", "#d07a1f", "#1f9a8a")  # shared parameters' edges, when no weights are given
+UNIT_GAP, CAPTION, STACK_GAP, LAYER_GAP = 0.56, 0.5, 0.35, 2.0  # neuron view, in inches
+
+
+@dataclass(frozen=True)
+class Style:
+    """The options a user of Keras' plot_model or R's plotnet looks for."""
+
+    rankdir: str | None = None  # LR | TB | RL | BT; None: LR, but TB for the graph view
+    title: str | None = None  # None: the spec's file name; '' for none
+    show_shapes: bool = True
+    show_bias: bool = True
+    pos_color: str = "#007700"  # the colours of the first story's plot.nnet call
+    neg_color: str = "#ff7777"
+    width_range: tuple[float, float] = (0.6, 5.0)  # edge widths in points for the smallest and largest |w|
+    weight_labels: bool = False
+    max_units: int = 32
+
+    def check(self) -> None:
+        for color in (self.pos_color, self.neg_color):
+            if not COLOR.match(color):
+                raise SpecError(f"'{color}' is not a colour: give a name like 'darkgreen' or '#rrggbb'")
+        if self.rankdir not in (None, "LR", "TB", "RL", "BT"):
+            raise SpecError(f"rankdir must be LR, TB, RL or BT, not '{self.rankdir}'")
+        low, high = self.width_range
+        if not 0 < low <= high:
+            raise SpecError(f"the width range must be 0 < MIN <= MAX, not {low} {high}")
+
+
+# ---------------------------------------------------------------- escaping
+def text(value: object) -> str:
+    """User text for an HTML-like label: control characters dropped, markup and backslashes escaped."""
+    cleaned = "".join(ch for ch in str(value) if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    escaped = html.escape(cleaned, quote=True).replace("\n", "<BR/>").replace("\t", " ")
+    return escaped.replace("\\", "\\\\")  # Graphviz expands \G, \N … even in HTML labels; \\ is one \
+
+
+def _small(inner: str, color: str = "#555555") -> str:
+    return f'<FONT POINT-SIZE="9" COLOR="{color}">{inner}</FONT>'
+
+
+def _label(inner: str) -> str:
+    return f"<{inner}>"
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "[" + "×".join(map(str, shape)) + "]" if shape else "scalar"
+
+
+def _range(values: torch.Tensor) -> str:
+    low, high = values.min().item(), values.max().item()
+    return f"{low:.3g} … {high:.3g}" if low != high else f"{low:.4g}"
+
+
+# ---------------------------------------------------------------- public API
+def draw(spec, weights=None, view: str | None = None, **options) -> graphviz.Digraph:
+    """A ``graphviz.Digraph`` of ``spec``: a path, spec text, or a module from :func:`specc.load`.
+
+    ``weights``: a safetensors/JSON file or a mapping of tensors, checked like
+    :func:`specc.weights.apply_weights`; a module brings its current values.
+    ``view``: 'neurons' | 'layers' | 'graph'; None picks neurons while every
+    layer has at most ``max_units`` units, else layers.  ``options``: the
+    fields of :class:`Style`.  A spec the unit views cannot show (``(W+V)·x``)
+    is drawn as its graph, with a note saying why.
+    """
+    if view is not None and view not in VIEWS:
+        raise SpecError(f"unknown view '{view}' (choose from {', '.join(VIEWS)})")
+    style = Style(**options)
+    style.check()
+    graph, values, file = _resolve(spec, weights)
+    note, net = "", None
+    if view != "graph":
+        try:
+            net = read_units(graph)
+        except NotDrawable as err:
+            view, note = "graph", f"drawn as the IR graph: {err}"
+        else:
+            view = view or ("neurons" if net.widest() <= style.max_units else "layers")
+    canvas = _Canvas.start(view, style)
+    if view == "neurons":
+        _NeuronView(canvas, net, values, style).draw()
+    elif view == "layers":
+        _LayerView(canvas, net, values, style).draw()
+    else:
+        _draw_graph_view(canvas, graph, values, style)
+    canvas.finish(file if style.title is None else style.title, view, canvas.legend + ([note] if note else []))
+    return canvas.dot
+
+
+def write_drawing(dot: graphviz.Digraph, path: str | os.PathLike, dpi: float | None = None) -> Path:
+    """Write ``dot`` to ``path``: DOT text for .dot/.gv (no Graphviz needed), else rendered by ``dot``."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise SpecError(f"cannot tell the format of '{path}': name it .svg, .png, .pdf or .dot")
+    if FORMATS[suffix] is None:
+        data = dot.source.encode("utf-8")
+    else:
+        if dpi is not None:
+            dot = dot.copy()
+            dot.graph_attr["dpi"] = str(dpi)
+        try:
+            data = dot.pipe(format=FORMATS[suffix])
+        except graphviz.ExecutableNotFound:
+            raise SpecError(f"cannot write {path}: {INSTALL_HINT}") from None
+        except graphviz.CalledProcessError as err:
+            message = err.stderr.decode(errors="replace").strip() if err.stderr else str(err)
+            raise SpecError(f"Graphviz failed to draw {path}: {message}") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(temporary, 0o666 & ~mask)  # mkstemp makes 0600; a picture is as readable as any other file
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def draw_for_demo(spec, stem: str | os.PathLike) -> Path:
+    """``stem``.svg where Graphviz is installed, else ``stem``.dot: the demo runs anywhere."""
+    suffix = ".svg" if shutil.which("dot") else ".dot"
+    return write_drawing(draw(spec), Path(str(stem) + suffix))
+
+
+def connections_text(spec, weights=None) -> str:
+    """The weights connection by connection, like nnet's ``summary`` (``specc inspect --weights``)."""
+    graph, values, _ = _resolve(spec, weights)
+    if values is None:
+        raise SpecError("printing connections needs weights (a file, a mapping, or a module)")
+    try:
+        return format_connections(read_units(graph), values)
+    except NotDrawable as err:
+        return f"{graph.graph['file']}: no unit-level reading ({err}); parameters:\n" + "\n".join(
+            f"  {name} = {values[name].tolist()}" for name in graph.graph["params"])
+
+
+def connections_list(spec, weights=None) -> list[dict]:
+    """The same connections as plain data (``specc inspect --json --weights``)."""
+    graph, values, _ = _resolve(spec, weights)
+    if values is None:
+        raise SpecError("listing connections needs weights (a file, a mapping, or a module)")
+    try:
+        net = read_units(graph)
+    except NotDrawable:
+        return []
+    return [{"from": net.unit_name(*c.source), "to": net.unit_name(*c.target),
+             "weight": c.reference() if c.param else None, "value": c.value(values)} for c in net.connections()]
+
+
+def _resolve(spec, weights) -> tuple[nx.DiGraph, dict[str, torch.Tensor] | None, str]:
+    """(IR, parameter values or None, file name) of whatever :func:`draw` was given."""
+    from . import load, parse  # here, not at the top: specc/__init__ imports this module
+    from .weights import apply_weights
+    module = None
+    if isinstance(spec, torch.nn.Module):
+        source = getattr(type(spec), "spec_source", None)
+        if source is None:
+            raise SpecError(f"cannot draw a {type(spec).__name__}: give a spec or a module made by specc.load")
+        module, spec, file = spec, source, getattr(type(spec), "spec_file", "<spec>")
+        graph = parse(spec)
+    else:
+        graph = parse(spec)
+        file = graph.graph["file"]
+    if isinstance(weights, Mapping):
+        module = load(spec)
+        apply_weights(module, dict(weights), origin="weights")
+    elif weights is not None:
+        module = load(spec, weights=weights)
+    values = None if module is None else {
+        name: p.detach().to(torch.float64).cpu() for name, p in module.named_parameters()}
+    return graph, values, file
+
+
+# ---------------------------------------------------------------- common parts
+@dataclass
+class _Canvas:
+    """A Digraph plus the generated ids of what is on it and the legend lines gathered while drawing."""
+
+    dot: graphviz.Digraph
+    ids: dict = field(default_factory=dict)
+    legend: list[str] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, view: str, style: Style) -> "_Canvas":
+        layout = dict(layout="neato", splines="true", overlap="true") if view == "neurons" else dict(
+            rankdir=style.rankdir or ("TB" if view == "graph" else "LR"), newrank="true", nodesep="0.25",
+            ranksep="0.45")
+        return cls(graphviz.Digraph("specc", graph_attr=dict(fontname=FONT, bgcolor="white", pad="0.25", **layout),
+                                    node_attr=dict(fontname=FONT, fontsize="11"),
+                                    edge_attr=dict(fontname=FONT, fontsize="9")))
+
+    def id(self, key) -> str:
+        return self.ids.setdefault(key, f"n{len(self.ids)}")
+
+    def node(self, key, label: str, kind: str, **attrs) -> None:
+        """``kind`` becomes the SVG class (``unit input``, ``bias``, ``param`` …), for CSS and for tests."""
+        self.dot.node(self.id(key), _label(label), **{"class": kind}, **attrs)
+
+    def edge(self, tail, head, kind: str, **attrs) -> None:
+        self.dot.edge(self.id(tail), self.id(head), **{"class": kind}, **attrs)
+
+    def finish(self, title: str, view: str, legend: list[str]) -> None:
+        rows = [f'<TR><TD><B>{text(title)}</B> <FONT COLOR="#777777">({view} view)</FONT></TD></TR>'] if title else []
+        rows += [f"<TR><TD>{_small(line)}</TD></TR>" for line in legend]
+        if rows:
+            self.dot.attr(label=_label('<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows)
+                                       + "</TABLE>"), labelloc="t", labeljust="c", fontsize="14")
+
+
+class _Weights:
+    """Edge styles: sign → colour, |w| → width rescaled over the drawing (plotnet's rel_rsc)."""
+
+    def __init__(self, links: list[Connection], values, style: Style, shared: list[str]):
+        self.values, self.style = values, style
+        self.hues = {p: SHARED_HUES[k % len(SHARED_HUES)] for k, p in enumerate(shared)}
+        magnitudes = [abs(c.value(values)) for c in links if c.kind == "weight" and values is not None]
+        magnitudes = [m for m in magnitudes if math.isfinite(m)]  # a NaN weight is drawn, but scales nothing
+        self.low, self.high = (min(magnitudes), max(magnitudes)) if magnitudes else (0.0, 0.0)
+
+    def width(self, magnitude: float) -> float:
+        low, high = self.style.width_range
+        if not math.isfinite(magnitude):
+            return high if magnitude == math.inf else low
+        if self.high == self.low:
+            return (low + high) / 2
+        return low + (high - low) * (magnitude - self.low) / (self.high - self.low)
+
+    def attrs(self, link: Connection) -> dict[str, str]:
+        if link.kind != "weight":
+            label = "" if link.kind == "wire" or link.const == 1 else _number(link.const)
+            return dict(color=FIXED, style="dotted" if link.kind == "wire" else "dashed", penwidth="0.8",
+                        tooltip=f"fixed: {label or 1}", **({"label": _label(_small(text(label)))} if label else {}))
+        attrs = dict(tooltip=link.reference(), style="dashed" if link.param in self.hues else "solid")
+        if link.const != 1:  # e.g. legendre's 2.5·b: a factor the spec puts on a parameter
+            attrs["label"] = _label(_small(text(link.reference().split("[")[0])))
+        if self.values is None:
+            attrs.update(color=self.hues.get(link.param, NEUTRAL), penwidth="1")
+            return attrs
+        value = link.value(self.values)
+        attrs.update(color=self.style.pos_color if value > 0 else self.style.neg_color if value < 0 else NEUTRAL,
+                     penwidth=f"{self.width(abs(value)):.2f}", tooltip=f"{link.reference()} = {value:.6g}")
+        if self.style.weight_labels:
+            attrs["label"] = _label(_small(text(f"{value:.2f}")))
+        return attrs
+
+    def legend(self, links: list[Connection]) -> list[str]:
+        lines = []
+        if any(c.kind == "weight" for c in links):
+            if self.values is None:
+                lines.append("one edge per weight (no weights given: drawn neutral)")
+            else:
+                pos, neg = self.style.pos_color, self.style.neg_color
+                lines.append(f'<FONT COLOR="{pos}">━ positive</FONT>  <FONT COLOR="{neg}">━ negative</FONT>'
+                             f"   width ∝ |w|, {self.low:.3g} … {self.high:.3g}")
+        if self.hues:
+            lines.append("dashed: the same parameter on several edges (" + ", ".join(
+                f'<FONT COLOR="{hue}">{text(p)}</FONT>' if self.values is None else text(p)
+                for p, hue in self.hues.items()) + ")")
+        if any(c.kind == "fixed" for c in links):
+            lines.append("grey dashed: a factor the spec fixes (no parameter)")
+        if any(c.kind == "wire" for c in links):
+            lines.append("dotted: an operand of an operation")
+        return lines
+
+
+def _caption_html(column: Column, show_shapes: bool) -> str:
+    name, size, what = column.caption(show_shapes)
+    return f"<B>{text(name)}</B> {text(size)}<BR/>" + _small(text(what))
+
+
+# ---------------------------------------------------------------- neuron view
+class _NeuronView:
+    """Layers are columns by depth, units in index order, bias nodes on top of the layer before."""
+
+    def __init__(self, canvas: _Canvas, net: Net, values, style: Style):
+        self.canvas, self.net, self.style = canvas, net, style
+        self.links = net.connections(with_bias=style.show_bias)
+        self.weights = _Weights(self.links, values, style, net.shared_params())
+        self.vertical = style.rankdir in ("TB", "BT")
+        self.flip = -1 if style.rankdir in ("RL", "TB") else 1  # RL: later layers to the left; TB: lower
+        self.gap = UNIT_GAP + 0.16 * self.vertical  # side by side, labels like out1₂ need more room
+
+    def draw(self) -> None:
+        across, previous = 0.0, None
+        for stack in self.stacks().values():
+            if previous is not None:  # far enough apart for the captions, and for the edges to fan out
+                across += max(LAYER_GAP + 0.02 * self.net.widest(), (previous + self.extent(stack)) / 2 + 0.3)
+            self.place(across, stack)
+            previous = self.extent(stack)
+        for link in self.links:
+            self.canvas.edge(link.source, link.target, link.kind, arrowsize="0.45", **self.weights.attrs(link))
+        self.canvas.legend = self.weights.legend(self.links)
+
+    def stacks(self) -> dict[int, list]:
+        """What each depth shows, top to bottom: bias nodes (names), then columns."""
+        used = {c.source[0] for c in self.links}
+        stacks: dict[int, list] = {}
+        for depth, bias in self.net.bias_nodes.items():
+            if bias in used:
+                stacks.setdefault(depth - 1, []).append(bias)
+        first_use: dict[str, int] = {}
+        for link in self.links:
+            depth = self.net.columns[link.target[0]].depth
+            first_use[link.source[0]] = min(first_use.get(link.source[0], depth), depth)
+        for column in self.net.columns.values():
+            # A parameter used as a value stands just before its first user, like a bias node.
+            depth = first_use.get(column.node, 1) - 1 if column.kind == "param" else column.depth
+            stacks.setdefault(depth, []).append(column)
+        return dict(sorted(stacks.items()))
+
+    def extent(self, stack: list) -> float:
+        """How much room across the layers a stack needs, in inches: its widest caption, or its widest layer."""
+        if self.vertical:  # captions sit beside their rows
+            return 0.5
+        return max(0.5 if isinstance(item, str) else self.caption_width(item) for item in stack)
+
+    def caption_width(self, column: Column) -> float:
+        """Estimated width of a caption in inches (11 pt head, 9 pt second line)."""
+        name, size, what = column.caption(self.style.show_shapes)
+        return max(len(f"{name} {size}") * 0.085, len(what) * 0.07)
+
+    def caption_room(self, column: Column) -> float:
+        """Room for a caption before the first unit: a line above it, or its width when layers are rows."""
+        if not self.vertical:
+            return CAPTION
+        return self.caption_width(column) + 0.2
+
+    def place(self, across: float, stack: list) -> None:
+        heights = [self.gap if isinstance(item, str) else self.caption_room(item) + item.size * self.gap
+                   for item in stack]
+        top = (sum(heights) + STACK_GAP * (len(stack) - 1)) / 2
+        for item, height in zip(stack, heights):
+            if isinstance(item, str):
+                fill, border = PALETTE["bias"]
+                name = self.net.unit_name(item, 0)
+                self.canvas.node((item, 0), text(name), "bias", shape="circle", width="0.42", fixedsize="true",
+                                 style="filled", fillcolor=fill, color=border, pos=self.pin(across, top - self.gap / 2),
+                                 tooltip=f"bias node {name}: the constant 1")
+            else:
+                self.layer(item, across, top)
+            top -= height + STACK_GAP
+
+    def pin(self, across: float, down: float) -> str:
+        x, y = (-down, self.flip * across) if self.vertical else (self.flip * across, down)
+        return f"{x:.3f},{y:.3f}!"
+
+    def layer(self, column: Column, across: float, top: float) -> None:
+        fill, border = PALETTE[column.look]
+        room = self.caption_room(column)
+        self.canvas.node(("caption", column.node), _caption_html(column, self.style.show_shapes), "caption",
+                         shape="plaintext", margin="0", width="0", height="0", pos=self.pin(across, top - room / 2))
+        for unit in range(column.size):
+            label = text(column.name) + (f"<SUB>{unit + 1}</SUB>" if column.size > 1 else "")
+            length = len(column.name) + len(str(unit + 1)) * (column.size > 1)
+            self.canvas.node((column.node, unit), label, f"unit {column.look}",
+                             shape="box" if column.kind == "param" else "circle", style="filled", fillcolor=fill,
+                             color=border, width="0.44", height="0.44", fixedsize="shape",
+                             fontsize=str(11 if length <= 3 else 9 if length <= 5 else 7),
+                             pos=self.pin(across, top - room - (unit + 0.5) * self.gap),
+                             tooltip=self.net.unit_name(column.node, unit))
+
+
+# ---------------------------------------------------------------- layers view
+class _LayerView:
+    def __init__(self, canvas: _Canvas, net: Net, values, style: Style):
+        self.canvas, self.net, self.values, self.style = canvas, net, values, style
+        self.junctions = self.fixed = 0
+
+    def draw(self) -> None:
+        columns = self.net.columns.values()
+        params = self.net.graph.graph["params"]
+        for column in columns:
+            if column.kind != "param":
+                fill, border = PALETTE[column.look]
+                self.canvas.node(column.node, _caption_html(column, self.style.show_shapes), f"layer {column.look}",
+                                 shape="box", style="rounded,filled", fillcolor=fill, color=border)
+        used = {t.param for c in columns for t in c.terms if t.param and (t.kind != "bias" or self.style.show_bias)}
+        used |= {o for c in columns for o in c.operands if o in params}
+        for param in params:
+            if param in used:
+                self.param_node(param)
+        for column in columns:
+            for term in column.terms:
+                self.term(term, column.node)
+            for operand in column.operands:
+                drawn_value = operand in params
+                self.canvas.edge(operand, column.node, "weight" if drawn_value else "wire", arrowsize="0.6",
+                                 style="solid" if drawn_value else "dotted", color=NEUTRAL if drawn_value else FIXED)
+        if self.junctions:
+            self.canvas.legend.append("small circle: a product (· matrix, × scale) of what flows in and a parameter")
+        if self.fixed:
+            self.canvas.legend.append("grey dashed: added as it is (a constant factor is written on the edge)")
+        if any(o not in params for c in columns for o in c.operands):
+            self.canvas.legend.append("dotted: an operand of an operation")
+
+    def param_node(self, param: str) -> None:
+        attrs = self.net.graph.nodes[param]
+        label = f"<B>{text(param)}</B>" + (f" {text(_dims(attrs['shape']))}" if self.style.show_shapes else "")
+        if self.values is not None:
+            label += "<BR/>" + _small(text(_range(self.values[param])))
+        fill, border = PALETTE["bias" if attrs["role"] == "bias" else "param"]
+        self.canvas.node(param, label, "param", shape="box", style="filled", fillcolor=fill, color=border,
+                         fontsize="10", width="0", height="0", margin="0.08,0.04", tooltip=f"{param}: {attrs['role']}")
+
+    def term(self, term: Term, target: str) -> None:
+        factor = {"label": _label(text("×" + _number(term.const)))} if term.const != 1 else {}
+        if term.kind == "bias":
+            if not self.style.show_bias:
+                return
+            if term.param is None:  # a constant added on its own
+                source = ("const", target, len(self.canvas.ids))
+                self.canvas.node(source, text(_number(term.const)), "const", shape="plaintext")
+                self.canvas.edge(source, target, "fixed", color=FIXED, style="dashed", arrowsize="0.6")
+            else:
+                self.canvas.edge(term.param, target, "bias", color=NEUTRAL, arrowsize="0.6", **factor)
+        elif term.param is None:
+            self.fixed += 1
+            for source, _ in term.sources:
+                self.canvas.edge(source, target, "fixed", color=FIXED, style="dashed", arrowsize="0.6", **factor)
+        else:
+            self.junctions += 1
+            junction = ("junction", self.junctions)
+            symbol = "·" if term.kind == "matrix" else "×"
+            self.canvas.node(junction, text(symbol), "junction", shape="circle", width="0.22", height="0.22",
+                             fixedsize="true", fontsize="12", color="#666666", tooltip=f"{symbol} {term.param}")
+            for source, offset in term.sources:
+                size = self.net.columns[source].size
+                piece = {"label": _label(_small(text(f"{offset + 1}–{offset + size}")))} \
+                    if len(term.sources) > 1 else {}
+                self.canvas.edge(source, junction, "data", color=NEUTRAL, arrowsize="0.6", **piece)
+            self.canvas.edge(term.param, junction, "weight", color=NEUTRAL, style="dashed", arrowsize="0.5")
+            self.canvas.edge(junction, target, "data", color=NEUTRAL, arrowsize="0.6", **factor)
+
+
+# ---------------------------------------------------------------- graph view
+GRAPH_SHAPES = {"input": "ellipse", "param": "box", "const": "plaintext", "op": "box", "output": "ellipse"}
+ORDERED_OPS = frozenset({"sub", "div", "pow", "matmul", "concat"})  # operand order matters: number the edges
+
+
+def _draw_graph_view(canvas: _Canvas, graph: nx.DiGraph, values, style: Style) -> None:
+    for node, attrs in graph.nodes(data=True):
+        kind = attrs["kind"]
+        shape = f" {text(_dims(attrs['shape']))}" if style.show_shapes and kind != "const" else ""
+        if kind == "op":
+            name = text(attrs["name"] + " = ") if attrs["name"] else ""
+            via = f" (in {attrs['via']})" if attrs.get("via") else ""
+            where = f"{attrs['label']}   line {attrs['span'].line}{via}"
+            label = f"<B>{name}{text(attrs['op'])}</B>{shape}<BR/>{_small(text(where))}"
+        elif kind == "const":
+            label = text(attrs["label"])
+        elif kind == "param":
+            label = f"<B>{text(node)}</B>{shape}<BR/>{_small(text(attrs['role']))}"
+            if values is not None:
+                label += "<BR/>" + _small(text(_range(values[node])))
+        else:
+            label = f"{text(kind)} <B>{text(attrs['name'])}</B>{shape}"
+        fill, border = PALETTE[{"input": "input", "output": "output", "param": "param"}.get(kind, "node")]
+        canvas.node(node, label, kind, shape=GRAPH_SHAPES[kind], fillcolor=fill, color=border,
+                    style="rounded,filled" if kind == "op" else "filled")
+    for source, target, attrs in graph.edges(data=True):
+        ordered = graph.nodes[target].get("op") in ORDERED_OPS
+        label = {"label": _label(_small(text(",".join(str(p + 1) for p in attrs["positions"]))))} if ordered else {}
+        canvas.edge(source, target, "data", arrowsize="0.6", color=NEUTRAL, **label)

@@ -1,0 +1,71 @@
+"""Shared fixtures: the bundled specs, example inputs, and running generated source without specc."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = sorted((ROOT / "specs").glob("*.spec"))
+
+# Runs in a fresh `python -I` with `import specc` made impossible, so the
+# generated files prove they need nothing but torch and the standard library.
+_RUNNER = textwrap.dedent('''
+    import importlib.util, sys
+    sys.modules["specc"] = None  # `import specc` now raises ImportError
+    import torch
+
+    folder = sys.argv[1]
+    cases = torch.load(folder + "/cases.pt")
+    results = []
+    for i, case in enumerate(cases):
+        spec = importlib.util.spec_from_file_location(f"generated_{i}", f"{folder}/generated_{i}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        model = getattr(module, case["class"])().double()
+        model.load_state_dict(case["state"])
+        out = model(*case["args"], **case["kwargs"])
+        results.append({"keys": list(model.state_dict()), "fields": getattr(type(out), "_fields", None),
+                        "outputs": [o.detach() for o in (out if isinstance(out, tuple) else [out])],
+                        "parameters": [n for n, _ in model.named_parameters()]})
+    torch.save(results, folder + "/results.pt")
+''')
+
+
+def example_inputs(graph, batch: int = 6, seed: int = 0) -> list[torch.Tensor]:
+    """Random float64 inputs for a spec's IR: [B, n] for vectors, [B] for scalars."""
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(batch, *graph.nodes[name]["shape"], generator=generator, dtype=torch.float64)
+            for name in graph.graph["inputs"]]
+
+
+def as_list(out) -> list[torch.Tensor]:
+    """A module's result as a list of tensors (one output is a tensor, several a NamedTuple)."""
+    return list(out) if isinstance(out, tuple) else [out]
+
+
+@pytest.fixture
+def run_standalone(tmp_path):
+    """Import generated sources in a separate ``python -I`` without specc and run them.
+
+    ``cases`` is a list of dicts with ``source``, ``class``, ``state`` (a state_dict), ``args``
+    and optionally ``kwargs``; returns one dict per case with the module's ``keys``,
+    ``parameters``, output ``fields`` and ``outputs``.
+    """
+    def run(cases: list[dict]) -> list[dict]:
+        folder = tmp_path / "standalone"
+        folder.mkdir(exist_ok=True)
+        for i, case in enumerate(cases):
+            (folder / f"generated_{i}.py").write_text(case["source"], encoding="utf-8")
+        torch.save([{"class": c["class"], "state": c["state"], "args": c["args"], "kwargs": c.get("kwargs", {})}
+                    for c in cases], folder / "cases.pt")
+        (folder / "runner.py").write_text(_RUNNER, encoding="utf-8")
+        result = subprocess.run([sys.executable, "-I", str(folder / "runner.py"), str(folder)],
+                                capture_output=True, text=True, cwd=folder, timeout=300)
+        assert result.returncode == 0, result.stderr
+        return torch.load(folder / "results.pt")
+    return run

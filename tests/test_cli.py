@@ -1,0 +1,129 @@
+"""The command line's core: check, inspect, compile, `python -m specc`; user mistakes never show a traceback."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, SPECS
+from specc.cli import main
+
+BAD = "input x[3]\nh[4] = relu(W·x + b)\ny[2] = W·h\n"
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- check
+def test_check_good_files(capsys):
+    assert main(["check", *map(str, SPECS)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == len(SPECS) and all(line.endswith(")") and ": ok (" in line for line in out)
+    assert f"{ROOT / 'specs' / 'two_io.spec'}: ok (7 parameters, 176 numbers)" in out
+
+
+def test_check_reports_a_mistake_like_a_compiler(tmp_path, capsys):
+    bad = write(tmp_path, "bad.spec", BAD)
+    assert main(["check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[:3] == [f"{bad}:3:8: error: size conflict in 'W·h': 3 from 'input x[3]' meets 4 "
+                                    "from 'h[4]'", "    y[2] = W·h", "           ^~~"]
+    assert "Traceback" not in err
+
+
+def test_check_goes_on_after_a_bad_file(tmp_path, capsys):
+    bad = write(tmp_path, "bad.spec", "input x\ny = x $ 1\n")
+    good = SPECS[0]
+    assert main(["check", str(bad), str(good)]) == 1
+    captured = capsys.readouterr()
+    assert f"{bad}:2:7: error: unexpected character '$'" in captured.err
+    assert f"{good}: ok" in captured.out
+
+
+@pytest.mark.parametrize("text,where", [
+    ("input x\ny = rleu(x)\n", ":2:5: error: unknown function 'rleu'"),
+    ("input x\ninput = 2\n", ":2:1: error: 'input' is a keyword"),
+    ("input x\na = b\nb = a\ny = x\n", ":2:1: error: 'a' depends on itself"),
+    ("input x\n" + "y = " + "-" * 300 + "x\n", ":2:1: error: this statement nests more than"),
+])
+def test_check_errors_have_a_place_and_a_caret(tmp_path, capsys, text, where):
+    bad = write(tmp_path, "bad.spec", text)
+    assert main(["check", str(bad)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith(str(bad) + where)
+    assert lines[2].strip().startswith("^")
+
+
+def test_check_a_missing_or_unreadable_file(tmp_path, capsys):
+    assert main(["check", str(tmp_path / "missing.spec")]) == 1
+    assert "error: cannot read" in capsys.readouterr().err
+    (tmp_path / "latin.spec").write_bytes(b"input x\ny = x # \xe9\n")
+    assert main(["check", str(tmp_path / "latin.spec")]) == 1
+    assert "is not UTF-8" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- inspect
+def test_inspect_text(capsys):
+    assert main(["inspect", str(ROOT / "specs" / "two_io.spec")]) == 0
+    out = capsys.readouterr().out
+    assert "inputs:     in1 [5], in2 [5]" in out and "outputs:    out1 [3], out2 [3]" in out
+    assert "parameters: 176 numbers in 7 tensors" in out
+    assert "W1   [10, 5]" in out and "b_w  [3]" in out
+
+
+def test_inspect_json_counts_a_shared_parameter_once(tmp_path, capsys):
+    spec = write(tmp_path, "shared.spec", "input x[3], z[3]\nh[4] = tanh(W·x + b)\ng = tanh(W·z + b)\ny = h + g\n")
+    assert main(["inspect", str(spec), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["parameters"] == {"W": {"shape": [4, 3], "role": "weight", "init": "linear_weight"},
+                                  "b": {"shape": [4], "role": "bias", "init": "linear_bias"}}
+    assert info["parameter_count"] == 16  # W and b once each, though each is used twice
+    assert info["inputs"] == {"x": [3], "z": [3]} and info["outputs"] == {"y": [4]}
+    assert info["nodes"] == {"h": [4], "g": [4], "y": [4]}
+
+
+def test_inspect_a_bad_file(tmp_path, capsys):
+    assert main(["inspect", str(write(tmp_path, "bad.spec", BAD))]) == 1
+    assert ":3:8: error: size conflict" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- compile
+def test_compile_to_a_file_and_to_stdout(tmp_path, capsys):
+    out = tmp_path / "two_io.py"
+    assert main(["compile", str(ROOT / "specs" / "two_io.spec"), "-o", str(out)]) == 0
+    assert capsys.readouterr().err.strip() == f"wrote {out}"
+    assert "class TwoIo(nn.Module):" in out.read_text(encoding="utf-8")
+    assert not list(tmp_path.glob("*.tmp"))
+    assert main(["compile", str(ROOT / "specs" / "two_io.spec")]) == 0
+    assert capsys.readouterr().out == out.read_text(encoding="utf-8")
+
+
+def test_compile_into_a_missing_folder_is_an_error_not_a_traceback(tmp_path, capsys):
+    assert main(["compile", str(ROOT / "specs" / "xor.spec"), "-o", str(tmp_path / "no" / "x.py")]) == 1
+    assert capsys.readouterr().err.startswith(f"error: cannot write {tmp_path / 'no' / 'x.py'}")
+
+
+# ---------------------------------------------------------------- as a program
+def test_python_dash_m_specc(tmp_path):
+    bad = write(tmp_path, "bad.spec", BAD)
+    good = subprocess.run([sys.executable, "-m", "specc", "check", str(ROOT / "specs" / "xor.spec")],
+                          capture_output=True, text=True)
+    assert good.returncode == 0 and good.stdout.strip().endswith("ok (2 parameters, 15 numbers)")
+    failed = subprocess.run([sys.executable, "-m", "specc", "check", "bad.spec"], capture_output=True, text=True,
+                            cwd=tmp_path)
+    assert failed.returncode == 1 and failed.stdout == ""
+    assert failed.stderr.startswith("bad.spec:3:8: error: size conflict") and "Traceback" not in failed.stderr
+    out = tmp_path / "xor.py"
+    compiled = subprocess.run([sys.executable, "-m", "specc", "compile", str(ROOT / "specs" / "xor.spec"), "-o",
+                               str(out)], capture_output=True, text=True)
+    assert compiled.returncode == 0 and "class Xor(nn.Module):" in out.read_text(encoding="utf-8")
+    assert bad.exists()
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["check"])
+    assert caught.value.code == 2

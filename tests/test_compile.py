@@ -1,0 +1,326 @@
+"""specc/compile.py: bundled specs against hand-written PyTorch, standalone source, golden files, exports.
+
+Golden files: tests/golden/<spec>.py is the source `specc compile` writes for specs/<spec>.spec.
+After an intended change to the generated code, regenerate them with
+
+    SPECC_UPDATE_GOLDEN=1 python -m pytest tests/test_compile.py -k golden
+
+and review the diff.
+"""
+import ast
+import inspect
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import specc
+from conftest import ROOT, SPECS, as_list, example_inputs
+from references import layers, seed_polynomial, seed_two_io, seed_xor
+from specc.compile import emit_source
+from specc.graph import MODULE_ATTRIBUTES, build_graph
+from specc.parse import parse_program
+
+F64 = torch.float64
+EXACT = {"atol": 1e-12, "rtol": 0}
+GOLDEN = ROOT / "tests" / "golden"
+ALLOWED_IMPORTS = {"__future__", "math", "typing", "torch", "torch.nn", "torch.nn.functional"}
+
+
+def load64(name: str):
+    return specc.load(ROOT / "specs" / name).double()
+
+
+def randomise(model, seed: int = 0):
+    """Give every parameter random values, so that starting values (zeros, ones) cannot hide a mistake."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype))
+    return model
+
+
+def copy_parameters(model, reference, names: dict[str, str]):
+    """Copy the spec module's parameters into the reference module under the mapped names."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            reference.get_parameter(names[name]).copy_(p)
+
+
+def batch(*shape, seed=1):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=F64)
+
+
+# ---------------------------------------------------------------- parity with hand-written modules
+PARITY_TESTED = set()
+
+
+def parity(stem):
+    PARITY_TESTED.add(stem)
+    return lambda test: test
+
+
+@parity("two_io")
+def test_two_io_matches_the_seed_answers_custom_layer():
+    model = randomise(load64("two_io.spec"))
+    seed = seed_two_io.NN(5, 10, 3).double()
+    assert [seed_two_io.SPEC_TO_SEED[n] for n, _ in model.named_parameters()] == \
+        [n for n, _ in seed.named_parameters()]  # the same 7 parameters, in the same order
+    copy_parameters(model, seed, seed_two_io.SPEC_TO_SEED)
+    i1, i2 = batch(7, 5, seed=1), batch(7, 5, seed=2)
+    out, (o1, o2) = model(i1, i2), seed(i1, i2)
+    assert out._fields == ("out1", "out2")
+    torch.testing.assert_close(out.out1, o1, **EXACT)
+    torch.testing.assert_close(out.out2, o2, **EXACT)
+
+
+@parity("cubic")
+def test_cubic_matches_the_tutorials_polynomial3():
+    model = randomise(load64("cubic.spec"))
+    tutorial = seed_polynomial.Polynomial3().double()
+    copy_parameters(model, tutorial, {n: n for n in "abcd"})
+    x = torch.linspace(-torch.pi, torch.pi, 2000, dtype=F64)
+    torch.testing.assert_close(model(x), tutorial(x), **EXACT)
+
+
+@parity("legendre")
+def test_legendre_matches_the_tutorials_legendre_polynomial3():
+    model = load64("legendre.spec")
+    x = torch.linspace(-torch.pi, torch.pi, 2000, dtype=F64)
+    for seed in (None, 0):  # the tutorial's starting values, then random ones
+        if seed is not None:
+            randomise(model, seed)
+        p = dict(model.named_parameters())
+        torch.testing.assert_close(model(x), seed_polynomial.legendre_model(x, p["a"], p["b"], p["c"], p["d"]),
+                                   **EXACT)
+
+
+@parity("xor")
+def test_xor_matches_the_numpy_forward_pass():
+    model = randomise(load64("xor.spec"))
+    X = batch(4, 2)
+    # numpy stores W1 as [in, hidden] and computes X·W1; the spec's W1 is PyTorch's [out, in]
+    expected = seed_xor.forward(X.numpy(), model.W1.detach().numpy().T, model.W2.detach().numpy().T)
+    np.testing.assert_allclose(model(X).detach().numpy(), expected, atol=1e-12, rtol=0)
+
+
+@parity("sine_nnet")
+@parity("curve_tanh")
+@pytest.mark.parametrize("name,reference", [("sine_nnet", layers.sine_nnet), ("curve_tanh", layers.curve_tanh)])
+def test_layer_specs_match_nn_sequential(name, reference):
+    model = randomise(load64(f"{name}.spec"))
+    sequential = reference().double()
+    copy_parameters(model, sequential, layers.SEQUENTIAL_NAMES)
+    x = batch(9)
+    torch.testing.assert_close(model(x), sequential(x[:, None]), **EXACT)  # x is a scalar input: [B]
+
+
+@parity("residual")
+def test_residual_matches_a_hand_written_module():
+    model = randomise(load64("residual.spec"))
+    reference = layers.Residual().double()
+    copy_parameters(model, reference, layers.RESIDUAL_NAMES)
+    u = batch(5, 4)
+    torch.testing.assert_close(model(u), reference(u), **EXACT)
+
+
+def test_every_bundled_spec_has_a_parity_test():
+    assert {p.stem for p in SPECS} == PARITY_TESTED
+
+
+# ---------------------------------------------------------------- standalone source, without specc
+def _standalone_agrees(run_standalone, sources):
+    """Load each spec with specc and as a generated file in a `python -I` without specc; compare."""
+    models, cases = [], []
+    for source in sources:
+        model = randomise(specc.load(source).double())
+        graph = specc.parse(source)
+        models.append((model, graph))
+        cases.append({"source": specc.to_source(source), "class": type(model).__name__,
+                      "state": model.state_dict(), "args": example_inputs(graph)})
+    results = run_standalone(cases)
+    for (model, graph), case, result in zip(models, cases, results, strict=True):
+        assert result["keys"] == list(model.state_dict()) == graph.graph["params"]
+        assert result["parameters"] == graph.graph["params"]
+        ours = as_list(model(*case["args"]))
+        assert len(ours) == len(result["outputs"]) == len(graph.graph["outputs"])
+        for a, b in zip(ours, result["outputs"]):
+            assert torch.equal(a.detach(), b)
+        if len(ours) > 1:
+            assert result["fields"] == type(model(*case["args"]))._fields
+    return results
+
+
+def test_generated_source_of_every_bundled_spec_runs_without_specc(run_standalone):
+    _standalone_agrees(run_standalone, SPECS)
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_generated_source_imports_only_torch_and_the_standard_library(path):
+    tree = ast.parse(specc.to_source(path))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported <= ALLOWED_IMPORTS
+    calls = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    assert not calls & {"eval", "exec", "compile", "__import__"}
+
+
+def test_generated_forward_is_one_line_per_statement_pointing_at_the_spec():
+    source = specc.to_source(ROOT / "specs" / "two_io.spec")
+    forward = source[source.index("def forward"):]
+    assert [line.split("# ")[1] for line in forward.splitlines() if "# line" in line] == [
+        "line 5: h[10] = g(W1·in1 + V1·in2 + b)", "line 6: out1[3] = f(W2·h + b_w)", "line 7: out2[3] = f(V2·h + b_v)"]
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_golden_source(path):
+    source = emit_source(build_graph(parse_program(path.read_text(encoding="utf-8"), f"specs/{path.name}")))
+    golden = GOLDEN / f"{path.stem}.py"
+    if os.environ.get("SPECC_UPDATE_GOLDEN") == "1":
+        golden.write_text(source, encoding="utf-8")
+    assert golden.read_text(encoding="utf-8") == source, "generated source changed; see this file's docstring"
+
+
+# ---------------------------------------------------------------- hostile names
+HOSTILE = ["self", "torch", "nn", "F", "math", "class", "lambda", "None", "True", "False", "__x", "__import__",
+           "getattr", "check_input", "Outputs", "NamedTuple", "batch_size", "_y", "out", "float", "print", "super",
+           "spec__x", "__debug__", "annotations", "x_", "T", "list", "int", "__", "_"]
+
+
+def _hostile_specs() -> list[str]:
+    specs = []
+    for name in HOSTILE:
+        specs += [
+            f"input {name}[2]\ny[3] = tanh(W·{name} + b)",                             # an input
+            f"input x[2]\n{name}[3] = tanh(W·x)\nz = {name} * 2",                      # a node
+            f"input x, v[2]\n{name} = x * 2\nq = v + {name}\noutput q, {name}",        # an output (a field)
+        ]
+        if name not in MODULE_ATTRIBUTES:  # those are refused as parameters (tested in test_graph.py)
+            specs += [
+                f"input x[2]\ny[3] = {name}·x + c * {name}·x\ninit {name} = 0.5",      # a parameter, shared
+                f"param {name}[2]\ninput x\ny = concat({name}, x) * {name}·{name}",   # declared, per-model
+            ]
+    # everything at once, plus names that collide after renaming
+    specs.append("param _y[2]\ninput self[2], torch, nn[2], F, class\ninput lambda[2]\nNone = self + nn\n"
+                 "True[3] = tanh(math·None + F) * torch\n__x = class * lambda + getattr\n"
+                 "__import__[2] = check_input·__x + Outputs\nclass_ = concat(__import__, batch_size * True, _y)\n"
+                 "out = out_y * class_\nspec__x = __x + 1\noutput out, class_, True, __x, spec__x")
+    return specs
+
+
+def test_hostile_identifiers_compile_load_and_agree_without_specc(run_standalone):
+    specs = _hostile_specs()
+    results = _standalone_agrees(run_standalone, specs)
+    for text, result in zip(specs, results):
+        graph = specc.parse(text)
+        assert result["keys"] == graph.graph["params"]  # state_dict keys are the spec's names, never renamed
+
+
+def test_hostile_names_as_forward_keywords():
+    model = specc.load("input self[2], class, x\ny = self * class + x").double()
+    s, c, x = batch(3, 2), batch(3), batch(3)
+    assert torch.equal(model(self_=s, class_=c, x=x), model(s, c, x))
+    assert list(inspect.signature(model.forward).parameters) == ["self_", "class_", "x"]
+
+
+HOSTILE_FILES = ["it's.spec", 'say "hi".spec', "two words.spec", "new\nline.spec", "ünïcödé.spec", "1st.spec",
+                 "none.spec", "class.spec", "f.spec", "outputs.spec", "named_tuple.spec", "'''.spec", "back\\slash.spec",
+                 "$(rm -rf x).spec", "-.spec", "spec"]
+
+
+def test_hostile_file_names(tmp_path, run_standalone):
+    paths = []
+    for i, name in enumerate(HOSTILE_FILES):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        path = folder / name
+        path.write_text("input x[2]\ny[3] = relu(W·x + b)\n", encoding="utf-8")
+        paths.append(path)
+    _standalone_agrees(run_standalone, paths)
+    for path in paths:
+        model = specc.load(path)
+        assert type(model).__name__.isidentifier() and type(model).__name__.isascii()
+        assert model.spec_file == str(path)
+
+
+# ---------------------------------------------------------------- code generation details
+CODEGEN = [
+    # (spec, inputs, expected output as a function of the inputs and the parameters p)
+    ("input x\nparam v[1]\ny = v·x", [(5,)], lambda x, p: (p["v"] * x[:, None]).sum(-1)),   # dot with a scalar
+    ("input x\nparam A[2, 1], a\ny = A·a + A·2 + A·x", [(5,)],
+     lambda x, p: p["A"][:, 0] * p["a"] + p["A"][:, 0] * 2 + x[:, None] * p["A"][:, 0]),
+    ("input x\ny = x * sqrt(2) + exp(-1) * x", [(5,)], lambda x, p: x * 2 ** 0.5 + x * torch.exp(torch.tensor(-1.0, dtype=F64))),
+    ("input x\ny = (-2)^x + x * (1/0)", [(5,)], lambda x, p: (-2.0) ** x + x * float("inf")),
+    ("input x\ny = 2", [(5,)], lambda x, p: torch.full((5,), 2.0, dtype=F64)),
+    ("input x[3]\nparam v[3]\ny = v", [(5, 3)], lambda x, p: p["v"].expand(5, 3)),
+    ("input x[3]\ny = concat(x, 1, pi)", [(5, 3)],
+     lambda x, p: torch.cat([x, torch.ones(5, 1, dtype=F64), torch.full((5, 1), torch.pi, dtype=F64)], -1)),
+    ("input x\nz = sin(1)\ny = x + z", [(5,)], lambda x, p: x + torch.sin(torch.tensor(1.0, dtype=F64))),
+    ("input x[2]\ny = -x^2 + x^-1 + 2^x^2", [(5, 2)], lambda x, p: -(x ** 2) + x ** -1 + 2 ** (x ** 2)),
+    ("input x[2]\ny = x / x / 2 - (x - x - 1)", [(5, 2)], lambda x, p: x / x / 2 - (x - x - 1)),
+    ("input x[2]\nparam a\ny = a * W·x\noutput y[3]", [(5, 2)], lambda x, p: p["a"] * (x @ p["W"].T)),
+    ("input x[2]\nparam A[4, 2]\ny = B·A·x\noutput y[3]", [(5, 2)], lambda x, p: (x @ p["A"].T) @ p["B"].T),
+]
+
+
+@pytest.mark.parametrize("text,shapes,expected", CODEGEN, ids=[t.replace("\n", "; ") for t, _, _ in CODEGEN])
+def test_code_generation(text, shapes, expected):
+    model = randomise(specc.load(text).double())
+    inputs = [batch(*shape, seed=i) for i, shape in enumerate(shapes)]
+    p = dict(model.named_parameters())
+    torch.testing.assert_close(model(*inputs), expected(*inputs, p), atol=1e-12, rtol=1e-12, equal_nan=True)
+
+
+def test_specs_without_inputs_return_per_model_values():
+    model = specc.load("y = a + 1")
+    assert model().shape == () and torch.equal(model(), model.a + 1)
+    assert torch.equal(specc.load("y = concat(1, 2)")(), torch.tensor([1.0, 2.0]))
+    assert specc.load("y = 2").double()().dtype == torch.get_default_dtype()
+
+
+def test_deeply_nested_def_calls_are_split_into_lines():
+    text = "input x\ndef f(z) = z*2 + 1\ndef g(z) = f(f(f(f(f(z)))))\ndef h(z) = g(g(g(g(g(z)))))\ny = h(h(h(x)))"
+    source = specc.to_source(text)
+    assert max(len(line) for line in source.splitlines()) < 600
+    x = batch(4)
+    expected = x.clone()
+    for _ in range(75):
+        expected = expected * 2 + 1
+    torch.testing.assert_close(specc.load(text).double()(x), expected, rtol=1e-12, atol=0)
+
+
+# ---------------------------------------------------------------- no graph walking: export works
+def test_forward_is_straight_line_code():
+    model = specc.load(ROOT / "specs" / "residual.spec")
+    forward = inspect.getsource(type(model).forward)
+    assert "graph" not in forward and "for " not in forward and "while " not in forward
+    generated_module = type(model).forward.__globals__  # what forward can reach: the generated file's names
+    assert set(generated_module) >= {"torch", "nn", "F", "math", "check_input", "Residual"}
+    assert not [name for name, value in generated_module.items()
+                if getattr(value, "__name__", "").split(".")[0] in ("networkx", "specc")]
+
+
+@pytest.mark.parametrize("name", ["two_io", "residual"])
+def test_torch_export(name):
+    model = specc.load(ROOT / "specs" / f"{name}.spec")
+    graph = specc.parse(ROOT / "specs" / f"{name}.spec")
+    inputs = [x.float() for x in example_inputs(graph)]
+    exported = torch.export.export(model, tuple(inputs))
+    for a, b in zip(as_list(exported.module()(*inputs)), as_list(model(*inputs))):
+        torch.testing.assert_close(a, b)
+
+
+def test_onnx_export(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    reference = pytest.importorskip("onnx.reference")
+    model = specc.load(ROOT / "specs" / "two_io.spec")
+    inputs = [x.float() for x in example_inputs(specc.parse(ROOT / "specs" / "two_io.spec"))]
+    path = tmp_path / "two_io.onnx"
+    torch.onnx.export(model, tuple(inputs), str(path))
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto)
+    assert [i.name for i in proto.graph.input] == ["in1", "in2"]
+    outputs = reference.ReferenceEvaluator(proto).run(None, {"in1": inputs[0].numpy(), "in2": inputs[1].numpy()})
+    for ours, theirs in zip(model(*inputs), outputs, strict=True):
+        np.testing.assert_allclose(ours.detach().numpy(), theirs, atol=1e-6)

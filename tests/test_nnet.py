@@ -1,0 +1,152 @@
+"""specc.nnet: nnet's weight order, its rang scheme, and its criterion computed as nnet computes it.
+
+The R numbers come from R 4.2 with nnet 7.3 on examples/sine50.csv (benchmarks/sine_nnet.R):
+    nnet(x, y, size=4, linout=TRUE, Wts=seq(0, 1, by=1/12), maxit=10000, abstol=1e-8, reltol=1e-9)
+    $value 1.5547170296255401e-05, 1436 vmmin iterations, predict(nn, pi/2) 1.000250762905595
+"""
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import specc
+from specc.bfgs import vmmin
+from specc.data import tensors_for
+from specc.errors import SpecError
+from specc.nnet import NnetObjective, load_wts, nnet_layout, rang_init, tensors_to_wts, wts_to_tensors
+
+ROOT = Path(__file__).resolve().parent.parent
+SINE = ROOT / "specs" / "sine_nnet.spec"
+SINE_DATA = ROOT / "examples" / "sine50.csv"
+SEQ = [i * (1 / 12) for i in range(13)]  # R's seq(0, 1, by=1/12) computes from + i*by
+F64 = torch.float64
+
+# (spec text, expected (n_in, n_hidden, n_out, linout, scalar_output))
+LAYOUTS = [
+    (SINE.read_text(), (1, 4, 1, True, False)),
+    ("input x\nh[3] = sigmoid(b1 + W1·x)\ny[2] = sigmoid(W2·h + b2)\n", (1, 3, 2, False, False)),
+    ("input x[2]\nh[5] = logistic(W1·x + b1)\nz[3] = W2·h + b2\n", (2, 5, 3, True, False)),
+    ("param w2[3]\ninput x[2]\nh[3] = logistic(W1·x + b1)\ny = w2·h + b2\n", (2, 3, 1, True, True)),
+    ("input x\nh[2] = logistic(W1·x + b1)\ny[1] = linear(W2·h + b2)\n", (1, 2, 1, True, False)),
+]
+
+# (spec text, words the refusal must contain)
+NOT_NNET = [
+    ((ROOT / "specs" / "xor.spec").read_text(), "not a weighted sum plus a bias"),
+    ((ROOT / "specs" / "two_io.spec").read_text(), "exactly one input and one output"),
+    ((ROOT / "specs" / "cubic.spec").read_text(), "weight matrix times a vector plus a bias"),
+    ("input x\nh[4] = tanh(W1·x + b1)\ny[1] = W2·h + b2\n", "not a logistic hidden layer"),
+    ("input x\nh[4] = logistic(W1·x + b1)\ny[1] = W2·h + b2 + c\n", "not a weight matrix times a vector"),
+    ("input x\nh[4] = logistic(W1·x + b1)\ng[4] = logistic(V·h + c)\ny[1] = W2·g + b2\n",
+     "not computed from the input"),
+]
+
+
+def sine_model() -> torch.nn.Module:
+    model = specc.load(SINE)
+    load_wts(model, SEQ)
+    return model
+
+
+@pytest.mark.parametrize("text, expected", LAYOUTS, ids=range(len(LAYOUTS)))
+def test_layout_of_one_hidden_layer_specs(text, expected):
+    layout = nnet_layout(specc.load(text))
+    assert (layout.n_in, layout.n_hidden, layout.n_out, layout.linout, layout.scalar_output) == expected
+    assert layout.n_weights == expected[1] * (expected[0] + 1) + expected[2] * (expected[1] + 1)
+
+
+@pytest.mark.parametrize("text, words", NOT_NNET, ids=range(len(NOT_NNET)))
+def test_other_specs_are_refused_with_a_reason(text, words):
+    with pytest.raises(SpecError, match=words):
+        nnet_layout(specc.load(text))
+
+
+def test_wts_follow_nnets_order():
+    tensors = wts_to_tensors(SEQ, specc.load(SINE))
+    # b->h1, i1->h1, b->h2, i1->h2, … , b->o, h1->o … h4->o
+    assert tensors["b1"].tolist() == [SEQ[0], SEQ[2], SEQ[4], SEQ[6]]
+    assert tensors["W1"].tolist() == [[SEQ[1]], [SEQ[3]], [SEQ[5]], [SEQ[7]]]
+    assert tensors["b2"].tolist() == [SEQ[8]]
+    assert tensors["W2"].tolist() == [SEQ[9:13]]
+    assert nnet_layout(specc.load(SINE)).weight_names()[:3] == ["b->h1", "i1->h1", "b->h2"]
+    assert nnet_layout(specc.load(SINE)).weight_names()[-2:] == ["h3->o", "h4->o"]
+
+
+@pytest.mark.parametrize("text, expected", LAYOUTS, ids=range(len(LAYOUTS)))
+def test_wts_round_trip(text, expected):
+    model = specc.load(text)
+    layout = nnet_layout(model)
+    wts = torch.arange(layout.n_weights, dtype=F64) / 7
+    tensors = wts_to_tensors(wts, layout)
+    assert {k: tuple(v.shape) for k, v in tensors.items()} == {k: tuple(p.shape) for k, p in model.named_parameters()}
+    assert torch.equal(tensors_to_wts(tensors, layout), wts)
+
+
+def test_wrong_number_of_wts():
+    with pytest.raises(SpecError, match="has 13 numbers, not 12"):
+        wts_to_tensors(SEQ[:12], specc.load(SINE))
+
+
+def test_load_wts_keeps_rs_doubles():
+    model = sine_model()
+    assert model.W2.dtype == F64 and model.W2[0, 0].item() == SEQ[9]
+
+
+@pytest.mark.parametrize("rang", [0.7, 0.1, 0.0])
+def test_rang_scheme(rang):
+    model = specc.load(SINE)
+    rang_init(model, rang, generator=torch.Generator().manual_seed(0))
+    values = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert values.abs().max() <= rang
+    assert (values != 0).all() if rang else (values == 0).all()
+
+
+def test_rang_must_not_be_negative():
+    with pytest.raises(SpecError, match="rang"):
+        rang_init(specc.load(SINE), -1.0)
+
+
+# (spec text, decay): the objective must equal the module's SSE and its autograd gradient
+OBJECTIVES = [(SINE.read_text(), 0.0), (SINE.read_text(), 0.01), (LAYOUTS[1][0], 0.0), (LAYOUTS[2][0], 0.1),
+              (LAYOUTS[3][0], 0.0)]
+
+
+@pytest.mark.parametrize("text, decay", OBJECTIVES, ids=range(len(OBJECTIVES)))
+def test_objective_matches_the_module(text, decay):
+    torch.manual_seed(0)
+    model = specc.load(text).double()
+    layout = nnet_layout(model)
+    x = torch.randn(7, layout.n_in, dtype=F64).squeeze(-1) if layout.n_in == 1 else torch.randn(7, layout.n_in,
+                                                                                                   dtype=F64)
+    out = model(x)
+    target = torch.randn_like(out)
+    sse = ((out - target) ** 2).sum() + decay * sum((p * p).sum() for p in model.parameters())
+    grads = torch.autograd.grad(sse, list(model.parameters()))
+    f, g = NnetObjective(layout, x, target, decay)(tensors_to_wts(model, layout))
+    assert f == pytest.approx(sse.item(), rel=1e-13)
+    expected = tensors_to_wts(dict(zip(dict(model.named_parameters()), grads)), layout)
+    assert torch.allclose(g, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_logistic_is_nnets_clamped_one():
+    layout = nnet_layout(specc.load(SINE))
+    objective = NnetObjective(layout, torch.zeros(1), torch.zeros(1))
+    s = torch.tensor([[-16.0, -15.0, 0.0, 15.0, 16.0, -800.0, 800.0]], dtype=F64).numpy()
+    h = objective.logistic(s)[0]
+    assert h.tolist() == [0.0, 1 / (1 + math.exp(15)), 0.5, 1 / (1 + math.exp(-15)), 1.0, 0.0, 1.0]
+
+
+def test_bfgs_retraces_rs_nnet_fit_bit_for_bit():
+    model = sine_model()
+    layout = nnet_layout(model)
+    data = tensors_for(model, SINE_DATA, dtype=F64)
+    result = vmmin(NnetObjective(layout, data["x"], data["y"]), torch.tensor(SEQ, dtype=F64), max_iter=10000,
+                   abstol=1e-8, reltol=1e-9)
+    assert result.iterations == 1436
+    assert result.fmin == 1.5547170296255401e-05
+    model_values = wts_to_tensors(result.x, layout)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            param.copy_(model_values[name])
+        assert model(torch.tensor([math.pi / 2], dtype=F64)).item() == pytest.approx(1.000250762905595, rel=1e-14)

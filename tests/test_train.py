@@ -1,0 +1,346 @@
+"""specc.train and the train/predict commands: every optimizer and loss, the stories' parities,
+bad settings, atomic outputs and the predict round trip. No timings here (see benchmarks/)."""
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import specc
+import specc.data
+import specc.nnet
+import specc.weights
+from specc.cli import main
+from specc.errors import SpecError
+from specc.train import LOSSES, OPTIMIZERS, Progress, fit, predict
+from specc.weights import apply_weights, read_weights
+
+ROOT = Path(__file__).resolve().parent.parent
+SINE = ROOT / "specs" / "sine_nnet.spec"
+SINE_DATA = ROOT / "examples" / "sine50.csv"
+TANH = "input x\nh[6] = tanh(W1·x + b1)\ny[1] = W2·h + b2\n"
+F64 = torch.float64
+
+
+def curve(rows=40):
+    x = torch.linspace(-2, 2, rows)
+    return {"x": x, "y": torch.sin(2 * x)}
+
+
+# optimizer -> settings that let it make progress on the small tanh net in a handful of steps
+SETTINGS = {"sgd": dict(lr=0.05, epochs=60, momentum=0.9), "adam": dict(lr=0.02, epochs=60),
+            "rmsprop": dict(lr=0.005, epochs=60), "adagrad": dict(lr=0.1, epochs=60),
+            "lbfgs": dict(max_iter=20), "bfgs": dict(max_iter=40)}
+
+
+def test_every_optimizer_has_a_row_here():
+    assert set(SETTINGS) == set(OPTIMIZERS)
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_each_optimizer_lowers_the_loss(name):
+    torch.manual_seed(0)
+    model = specc.load(TANH)
+    result = fit(model, curve(), optimizer=name, **SETTINGS[name])
+    assert result.loss < 0.5 * result.history[0]
+    assert len(result.history) == (result.iterations if name in ("lbfgs", "bfgs") else 60)
+    with torch.no_grad():  # the fitted parameters are left in the model
+        assert nn.functional.mse_loss(model(curve()["x"].to(model.W1.dtype)),
+                                      curve()["y"].to(model.W1.dtype)[:, None]).item() == pytest.approx(result.loss)
+
+
+# loss -> (prediction, target, expected value)
+LOSS_CASES = {
+    "mse": ([[1.0], [3.0]], [[0.0], [0.0]], 5.0),
+    "sse": ([[1.0], [3.0]], [[0.0], [0.0]], 10.0),
+    "bce": ([[0.5], [0.5]], [[1.0], [0.0]], math.log(2)),
+    "cross_entropy": ([[0.0, 0.0], [0.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]], math.log(2)),
+}
+
+
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_losses(name):
+    prediction, target, expected = LOSS_CASES[name]
+    assert LOSSES[name].fn(torch.tensor(prediction), torch.tensor(target)).item() == pytest.approx(expected)
+
+
+def test_bfgs_finds_the_exact_minimum_of_a_convex_quadratic():
+    # y = W·x + c is linear in its parameters, so the SSE is a convex quadratic: least squares.
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(30, 3, generator=gen, dtype=F64)
+    y = x @ torch.tensor([1.5, -2.0, 0.25], dtype=F64) + 0.7 + 0.1 * torch.randn(30, generator=gen, dtype=F64)
+    model = specc.load("input x[3]\ny[1] = W·x + c\n")
+    result = fit(model, {"x": x, "y": y}, optimizer="bfgs", loss="sse", max_iter=200, abstol=-math.inf, reltol=0.0)
+    design = torch.cat([x, torch.ones(30, 1, dtype=F64)], dim=1)
+    exact = torch.linalg.lstsq(design, y[:, None]).solution.flatten()
+    assert result.converged
+    assert torch.allclose(torch.cat([model.W.flatten(), model.c]), exact, atol=1e-9, rtol=0)
+    assert result.loss == pytest.approx(((design @ exact - y) ** 2).sum().item(), rel=1e-12)
+
+
+def seed_xor_weights():
+    """The seed's starting weights: torch.manual_seed(0) and two bias-free nn.Linear layers."""
+    torch.manual_seed(0)
+    layers = nn.Sequential(nn.Linear(2, 5, bias=False), nn.Sigmoid(), nn.Linear(5, 1, bias=False), nn.Sigmoid())
+    return [p.detach().clone() for p in layers.parameters()]
+
+
+def hand_rolled_xor(w1, w2, epochs, lr=0.3):
+    """The answer's corrected numpy MLP: its loss is the mean squared error before each update."""
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    Y = np.array([[0, 1, 1, 0]]).T
+    W1, W2 = w1.numpy().T.astype(np.float64), w2.numpy().T.astype(np.float64)
+    sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    losses = []
+    for _ in range(epochs):
+        layer1 = sigmoid(X @ W1)
+        layer2 = sigmoid(layer1 @ W2)
+        delta2 = (layer2 - Y) * layer2 * (1 - layer2)
+        delta1 = (delta2 @ W2.T) * layer1 * (1 - layer1)
+        W2 -= lr * layer1.T @ delta2
+        W1 -= lr * X.T @ delta1
+        losses.append(np.mean(np.square(layer2 - Y)))
+    return np.array(losses)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-6)])
+def test_xor_spec_retraces_the_hand_rolled_numpy_curve(dtype, tolerance):
+    w1, w2 = seed_xor_weights()
+    model = specc.load(ROOT / "specs" / "xor.spec")
+    apply_weights(model, {"W1": w1, "W2": w2})
+    data = {"X": [[0, 0], [0, 1], [1, 0], [1, 1]], "y": [0, 1, 1, 0]}
+    result = fit(model, data, optimizer="sgd", lr=0.6, loss="mse", epochs=300, dtype=dtype)
+    assert np.max(np.abs(np.array(result.history) - hand_rolled_xor(w1, w2, 300))) < tolerance
+
+
+def test_cubic_spec_retraces_the_tutorial_loop():
+    x = torch.linspace(-math.pi, math.pi, 2000)
+    y = torch.sin(x)
+    torch.manual_seed(0)
+    a, b, c, d = (nn.Parameter(torch.randn(())) for _ in range(4))
+    optimizer = torch.optim.SGD([a, b, c, d], lr=1e-6)
+    tutorial = []
+    for _ in range(201):
+        loss = nn.MSELoss(reduction="sum")(a + b * x + c * x ** 2 + d * x ** 3, y)
+        tutorial.append(loss.item())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    torch.manual_seed(0)
+    result = fit(specc.load(ROOT / "specs" / "cubic.spec"), {"x": x, "y": y}, optimizer="sgd", lr=1e-6,
+                 loss="sse", epochs=200)
+    assert result.history == tutorial[:200]  # the same numbers, not merely close ones
+    assert result.loss == tutorial[200]
+    assert tutorial[0] == 215799.875  # the tutorial's printed first loss
+
+
+def test_two_outputs_sum_their_losses():
+    torch.manual_seed(0)
+    model = specc.load(ROOT / "specs" / "two_io.spec")
+    gen = torch.Generator().manual_seed(0)
+    data = {name: torch.rand(16, 5 if name.startswith("in") else 3, generator=gen)
+            for name in ("in1", "in2", "out1", "out2")}
+    with torch.no_grad():
+        out = model(data["in1"], data["in2"])
+        expected = (nn.functional.mse_loss(out[0], data["out1"]) + nn.functional.mse_loss(out[1], data["out2"]))
+    result = fit(model, data, optimizer="adam", lr=0.01, epochs=50)
+    assert result.history[0] == pytest.approx(expected.item())
+    assert result.loss < result.history[0]
+
+
+def test_decay_is_added_to_the_criterion():
+    torch.manual_seed(0)
+    model = specc.load(TANH)
+    penalty = sum((p.detach() ** 2).sum() for p in model.parameters()).item()
+    with torch.no_grad():
+        plain = nn.functional.mse_loss(model(curve()["x"]), curve()["y"][:, None]).item()
+    result = fit(model, curve(), optimizer="sgd", lr=0.0, epochs=1, decay=0.5)
+    assert result.history[0] == pytest.approx(plain + 0.5 * penalty)
+
+
+def test_mini_batches_are_seeded():
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        runs.append(fit(specc.load(TANH), curve(), optimizer="adam", epochs=5, batch_size=16, seed=3))
+    assert runs[0].history == runs[1].history
+    assert runs[0].iterations == 5 * 3  # 40 rows in batches of 16, 16 and 8
+
+
+def test_stopping_rules_end_first_order_fits():
+    torch.manual_seed(0)
+    result = fit(specc.load(TANH), curve(), optimizer="adam", lr=0.02, epochs=500, abstol=0.3)
+    assert result.converged and result.history[-1] <= 0.3 < result.history[-2]
+
+
+def test_nnet_engine_reproduces_r():
+    model = specc.load(SINE)
+    specc.nnet.load_wts(model, [i * (1 / 12) for i in range(13)])
+    result = fit(model, SINE_DATA, optimizer="bfgs", loss="sse", engine="nnet", max_iter=10000, abstol=1e-8,
+                 reltol=1e-9)
+    assert (result.iterations, result.loss) == (1436, 1.5547170296255401e-05)  # R's nnet, see test_nnet.py
+    assert result.settings["engine"] == "nnet" and result.converged
+
+
+@pytest.mark.parametrize("engine", ["autograd", "numpy", "nnet"])
+def test_engines_agree_where_nnets_clamp_does_not_bite(engine):
+    model = specc.load(SINE)
+    specc.nnet.load_wts(model, [i * (1 / 12) for i in range(13)])  # |W1·x + b1| < 15 on sine50's x
+    with torch.no_grad():
+        data = specc.data.tensors_for(model, SINE_DATA, dtype=F64)
+        start = nn.functional.mse_loss(model(data["x"]), data["y"], reduction="sum").item()
+    result = fit(model, data, optimizer="bfgs", loss="sse", engine=engine, max_iter=30)
+    assert result.history[0] == pytest.approx(start, rel=1e-13)
+    assert result.loss < 0.01 * start and result.settings["engine"] == engine
+
+
+# (settings, words in the refusal)
+BAD_SETTINGS = [
+    (dict(optimizer="newton"), "unknown optimizer 'newton'"),
+    (dict(loss="huber"), "unknown loss 'huber'"),
+    (dict(optimizer="bfgs", engine="fast"), "unknown engine 'fast'"),
+    (dict(dtype="float16"), "unknown dtype 'float16'"),
+    (dict(optimizer="bfgs", epochs=3), "give max_iter, not epochs"),
+    (dict(optimizer="lbfgs", batch_size=4), "needs the full batch"),
+    (dict(optimizer="adam", max_iter=3), "give epochs, not max_iter"),
+    (dict(optimizer="bfgs", lr=0.1), "takes no learning rate"),
+    (dict(optimizer="adam", engine="nnet"), "works with the 'bfgs' optimizer only"),
+    (dict(optimizer="bfgs", engine="nnet", loss="mse"), "use loss 'sse'"),
+    (dict(optimizer="bfgs", engine="numpy", loss="bce"), "engine 'numpy' supports the losses mse and sse"),
+    (dict(optimizer="adam", epochs=0), "epochs must be a positive whole number"),
+    (dict(optimizer="adam", momentum=0.9), "'adam' takes no momentum"),
+    (dict(optimizer="adam", batch_size=0), "batch_size must be a positive whole number"),
+]
+
+
+@pytest.mark.parametrize("settings, words", BAD_SETTINGS, ids=range(len(BAD_SETTINGS)))
+def test_bad_settings(settings, words):
+    with pytest.raises(SpecError, match=words):
+        fit(specc.load(SINE), SINE_DATA, **settings)
+
+
+def test_a_spec_without_parameters_is_refused():
+    with pytest.raises(SpecError, match="no parameters to fit"):
+        fit(specc.load("input x\ny = 2*x\n"), {"x": [1.0], "y": [2.0]})
+
+
+def test_nnet_engine_refuses_other_networks():
+    with pytest.raises(SpecError, match="not a one-hidden-layer nnet network"):
+        fit(specc.load(ROOT / "specs" / "cubic.spec"), curve(), optimizer="bfgs", loss="sse", engine="nnet")
+
+
+def test_no_progress_bar_off_a_terminal():
+    assert Progress(10, enabled=True, unit="it").bar is None  # pytest's stderr is not a TTY
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_progress_bar_with_the_loss_on_a_terminal(monkeypatch, enabled):
+    terminal = FakeTerminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    progress = Progress(10, enabled=enabled, unit="it")
+    progress(1, 0.125)
+    progress.close()
+    assert ("loss=0.125" in terminal.getvalue()) == enabled
+
+
+def test_predict_returns_inputs_and_outputs():
+    torch.manual_seed(0)
+    model = specc.load(SINE)
+    values = predict(model, SINE_DATA)
+    assert values["x"].dtype == F64  # the inputs as given; the model computes in its own float32
+    with torch.no_grad():
+        assert torch.equal(values["y"], model(values["x"].float()))
+
+
+# ---------------------------------------------------------------- the commands
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_command_writes_weights_with_settings_and_a_plot(tmp_path, capsys):
+    weights, plot = tmp_path / "w.safetensors", tmp_path / "loss.png"
+    code, out, err = run(capsys, "train", SINE, "--data", SINE_DATA, "--optimizer", "lbfgs", "--max-iter", 5,
+                         "--seed", 0, "--out", weights, "--plot", plot, "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert {"loss", "iterations", "seconds", "converged"} <= set(summary)
+    assert summary["iterations"] <= 5 and summary["settings"]["optimizer"] == "lbfgs"
+    tensors, metadata = read_weights(weights)
+    assert set(tensors) == {"W1", "b1", "W2", "b2"}
+    assert json.loads(metadata["specc.training"])["loss"] == summary["loss"]
+    assert metadata["specc.spec"] == SINE.read_text()
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_command_from_nnet_wts(tmp_path, capsys):
+    wts = tmp_path / "wts.json"
+    wts.write_text(json.dumps([i * (1 / 12) for i in range(13)]))
+    code, out, err = run(capsys, "train", SINE, "--data", SINE_DATA, "--optimizer", "bfgs", "--loss", "sse",
+                         "--engine", "nnet", "--init-from", wts, "--max-iter", 10000, "--abstol", 1e-8,
+                         "--reltol", 1e-9, "--json")
+    assert code == 0, err
+    assert json.loads(out)["iterations"] == 1436
+
+
+def test_data_errors_write_nothing(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y\n1,2\n2,oops\n")
+    weights = tmp_path / "w.safetensors"
+    code, out, err = run(capsys, "train", SINE, "--data", bad, "--out", weights, "--plot", tmp_path / "p.png")
+    assert code == 1
+    assert f"{bad}:3:3: error: column 'y': 'oops' is not a number" in err
+    assert list(tmp_path.iterdir()) == [bad]
+
+
+def test_interrupted_save_keeps_the_old_weights(tmp_path, capsys, monkeypatch):
+    weights = tmp_path / "w.safetensors"
+    args = ["train", SINE, "--data", SINE_DATA, "--optimizer", "lbfgs", "--max-iter", 2, "--out", weights]
+    assert run(capsys, *args)[0] == 0
+    before = weights.read_bytes()
+
+    def interrupted(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(specc.weights, "save_file", interrupted)
+    assert run(capsys, *args, "--seed", 5)[0] == 130
+    assert weights.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]
+
+
+def test_predict_round_trip(tmp_path, capsys):
+    weights, preds = tmp_path / "w.safetensors", tmp_path / "preds.csv"
+    assert run(capsys, "train", SINE, "--data", SINE_DATA, "--optimizer", "bfgs", "--max-iter", 20,
+               "--out", weights)[0] == 0
+    code, _, err = run(capsys, "predict", SINE, "--weights", weights, "--data", SINE_DATA, "-o", preds)
+    assert code == 0, err
+    model = specc.load(SINE).double()
+    specc.weights.load_weights(model, weights)
+    table = np.genfromtxt(preds, delimiter=",", names=True)
+    with torch.no_grad():
+        expected = model(torch.tensor(table["x"])).flatten().numpy()
+    assert np.array_equal(table["y"], expected)  # float64 weights, written so they read back exactly
+    code, out, _ = run(capsys, "predict", SINE, "--weights", weights, "--data", SINE_DATA)
+    assert out == preds.read_text()
+
+
+def test_predict_refuses_weights_of_another_spec(tmp_path, capsys):
+    weights = tmp_path / "xor.safetensors"
+    specc.save_weights(specc.load(ROOT / "specs" / "xor.spec"), weights)
+    code, _, err = run(capsys, "predict", SINE, "--weights", weights, "--data", SINE_DATA)
+    assert code == 1 and "parameter 'W1' has shape [5, 2] in the file but [4, 1] in the spec" in err
+    missing = tmp_path / "missing.json"
+    missing.write_text(json.dumps({"W1": [[1.0]] * 4, "b1": [0.0] * 4, "W2": [[0.0] * 4]}))
+    code, _, err = run(capsys, "predict", SINE, "--weights", missing, "--data", SINE_DATA)
+    assert code == 1 and "no value for parameter 'b2'" in err
