@@ -165,6 +165,22 @@ def xor_numpy(epochs=5000) -> dict:
     return {"history": losses, "iterations": epochs, "mse": losses[-1]}
 
 
+def torch_xor(epochs=5000) -> dict:
+    """The answer's PyTorch loop: bias-free nn.Sequential, MSELoss, SGD lr 0.6, full batch."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 5, bias=False), nn.Sigmoid(), nn.Linear(5, 1, bias=False), nn.Sigmoid())
+    X = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]]).float()
+    Y = torch.tensor([[0], [1], [1], [0]]).float()
+    optimizer, criterion, losses = torch.optim.SGD(model.parameters(), lr=0.6), nn.MSELoss(), []
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        loss = criterion(model(X), Y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return {"history": losses, "iterations": epochs, "mse": losses[-1]}
+
+
 def specc_xor(epochs=5000) -> dict:
     torch.manual_seed(0)
     model = specc.load(ROOT / "specs" / "xor.spec")
@@ -243,6 +259,8 @@ def xor(row) -> None:
     print("XOR (seed 003)", file=sys.stderr)
     numpy_facts, seconds = timed(xor_numpy, 1)
     row("xor", "hand-rolled numpy, lr 0.3, 5000 epochs", numpy_facts, seconds)
+    facts, seconds = timed(torch_xor, 1)
+    row("xor", "the answer's PyTorch loop (float32, SGD lr 0.6)", facts, seconds)
     facts, seconds = timed(specc_xor, 1)
     gap = float(np.max(np.abs(np.array(facts["history"]) - numpy_facts["history"])))
     row("xor", "specc sgd lr 0.6, mse, float64", {**facts, "max_gap": gap}, seconds,

@@ -249,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed for the initial values and the mini-batch order")
     p.add_argument("--dtype", choices=list(DTYPES), help="default: float64 for bfgs, else float32")
     p.add_argument("--engine", choices=list(ENGINES), default="autograd",
-                   help="bfgs only: 'nnet' evaluates a one-hidden-layer spec with R nnet's own arithmetic")
+                   help="bfgs only, how f and its gradient are computed: autograd (the module; default), "
+                        "numpy (a NumPy tape of the spec), nnet (R nnet's own arithmetic; one-hidden-layer specs)")
     p.add_argument("--init-from", metavar="FILE",
                    help="initial values: safetensors/JSON named tensors, or a JSON list (nnet's Wts)")
     p.add_argument("--rang", type=float, help="initial values uniform in [-rang, rang] (nnet's scheme)")

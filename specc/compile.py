@@ -108,7 +108,7 @@ class _Writer:
 
     def definition(self, node: str) -> tuple[str, int]:
         """The code computing an operation node (its right-hand side, for a named one)."""
-        if self._written_as_value(node):
+        if self._as_literal(node):
             return _literal(self.number(node))
         return self.expression(node)
 
@@ -130,7 +130,7 @@ class _Writer:
             self.numbers[node] = value
         return self.numbers[node]
 
-    def _written_as_value(self, node: str) -> bool:
+    def _as_literal(self, node: str) -> bool:
         """Numbers-only arithmetic stays readable (``2 * math.pi``) where Python's float arithmetic gives
         exactly the value PyTorch would; anything else (a function call, ``1/0``, ``2^0.5``) is written
         as its computed value."""
@@ -156,7 +156,7 @@ class _Writer:
         if "batch_size" in shape:
             self.needs_batch = True
         if reference is None:  # a spec of numbers alone: PyTorch's default dtype
-            return f"torch.full({dims}, float({text}))"
+            return f"torch.full({dims}, {text}, dtype=torch.get_default_dtype())"
         return f"{reference}.new_full({dims}, {text})"
 
     def reference(self) -> str | None:

@@ -1,25 +1,33 @@
 """AST → IR: one ``networkx.DiGraph`` that compiling, inspecting and drawing all read.
 
 Node ids are the spec's names for inputs, parameters and named nodes,
-``"<stmt>/<k>"`` for the operations inside a statement and ``"output:<name>"``
-for outputs. Attributes (see docs/ir.md):
+``"<stmt>/<k>"`` for the operations and numbers inside statement ``<stmt>``
+and ``"output:<name>"`` for outputs. Attributes (docs/ir.md has the details):
 
-every node   kind ('input' | 'param' | 'const' | 'op' | 'output'), shape (tuple:
-             () scalar, (n,) vector, (m, n) matrix), batched (varies per sample),
-             span, name (spec name or None), stmt (owning statement or None), order
-op           op ('add' 'sub' 'mul' 'div' 'matmul' 'neg' 'pow' or a function name),
-             args (operand ids, in order), label (source text), via (user function
-             it was inlined from, or None), hint (name for a shared temporary)
-const        value; name is 'pi' or 'e' for the constants
-param        role ('weight' | 'bias' | 'other'), fan_in, init, init_args, declared
-output       args (the node it returns)
-edges        positions: the operand positions the source fills in the target
-graph        file, source, program, inputs, outputs, params (ordered spec names)
+every node  kind ('input' 'param' 'const' 'op' 'output'), shape (() scalar, (n,)
+            vector, (m, n) matrix; per sample for batched values), batched (varies
+            per sample), span (where the node is written; a parameter's first
+            appearance), name (spec name, 'pi'/'e' for those constants, else None),
+            stmt (the named node whose statement holds it, else None), order
+            (creation order; ties in topological order are broken by it)
+input       dims (declared sizes; () for a scalar)
+param       dims (declared sizes, () for `param a`, None if undeclared), declared,
+            role ('weight' 'bias' 'other'), fan_in (int or None), init, init_args
+const       value (float), label (source text)
+op          op ('add' 'sub' 'mul' 'div' 'pow' 'neg' 'matmul', 'identity' for `y = x`,
+            or a built-in function name), args (operand ids, in order), label
+            (source text), via (the def it was inlined from, or None), and
+            optionally hint (a name for the temporary holding a def argument)
+named op    also stmt_span, expr_span (the whole statement, its right-hand side)
+            and dims (the size written on the left, or None)
+output      args (the one node it returns)
+edges       positions: the operand positions of the source in the target's args
+graph       file, source, program (the AST), inputs, outputs, params (spec names,
+            in declaration, output and first-appearance order)
 """
 from __future__ import annotations
 
 import difflib
-import math
 
 import networkx as nx
 import torch.nn
@@ -28,8 +36,8 @@ from . import parse as ast
 from .errors import (ArityError, CycleError, InitError, InputAssignmentError, KindError, LimitError,
                      RedefinitionError, ReservedNameError, ShapeError, Span, SpecError, UndeterminedSizeError,
                      UnknownFunctionError, UnknownNameError)
-from .functions import FUNCTIONS, evaluate
-from .inits import INITIALIZERS
+from .functions import FUNCTIONS
+from .inits import INITIALIZERS, init_scheme
 from .shapes import SCALAR, Unifier, concrete
 
 # Attributes of every module specc generates; a parameter of that name would shadow them.
@@ -361,6 +369,8 @@ class _Builder:
             attrs = graph.nodes[node]
             if attrs.get("op") == "matmul":
                 left = graph.nodes[attrs["args"][0]]
+                while left.get("op") == "neg":  # -W·x is (-W)·x: W is still the layer's weight
+                    left = graph.nodes[left["args"][0]]
                 if left["kind"] == "param" and len(left["shape"]) == 2 and left["role"] != "weight":
                     left.update(role="weight", fan_in=left["shape"][1])
         for node in _ordered(graph):
@@ -394,7 +404,7 @@ class _Builder:
                 raise RedefinitionError(f"'{name}' already has an init line", init.name.span,
                                         notes=(("first init line", done[name]),))
             done[name] = init.span
-            scheme, args = _init_scheme(init.dist)
+            scheme, args = init_scheme(init.dist)
             lo, hi = INITIALIZERS[scheme].arity
             if not lo <= len(args) <= hi:
                 raise ArityError(f"init scheme '{scheme}' takes {lo if lo == hi else f'{lo} to {hi}'} "
@@ -404,40 +414,6 @@ class _Builder:
                 raise InitError(f"init scheme '{scheme}' needs a matrix; '{name}' has shape {list(shape)}",
                                 init.dist.span)
             graph.nodes[name].update(init=scheme, init_args=args)
-
-
-def _init_scheme(dist) -> tuple[str, tuple[float, ...]]:
-    if isinstance(dist, ast.Name) and dist.id in INITIALIZERS:
-        return dist.id, ()
-    if isinstance(dist, ast.Call) and dist.func.id in INITIALIZERS:
-        return dist.func.id, tuple(_constant(a) for a in dist.args)
-    return "constant", (_constant(dist),)
-
-
-def _constant(expr) -> float:
-    """The value of an init line's constant expression; it must be a finite number."""
-    value = _number(expr)
-    if not math.isfinite(value):
-        raise InitError(f"this constant is {value}, not a finite number", expr.span)
-    return value
-
-
-def _number(expr) -> float:
-    """Evaluate a constant expression by walking its AST (never ``eval``), as the forward pass would."""
-    if isinstance(expr, ast.Num):
-        return expr.value
-    if isinstance(expr, ast.Name) and expr.id in ast.CONSTANTS:
-        return ast.CONSTANTS[expr.id]
-    if isinstance(expr, ast.Neg):
-        return evaluate("neg", _number(expr.operand))
-    if isinstance(expr, ast.BinOp) and expr.op in ELEMENTWISE_OPS:
-        return evaluate(expr.op, _number(expr.left), _number(expr.right))
-    if isinstance(expr, ast.Call) and len(expr.args) == 1 and expr.func.id in FUNCTIONS \
-            and FUNCTIONS[expr.func.id].elementwise:
-        return evaluate(expr.func.id, _number(expr.args[0]))
-    schemes = ", ".join(INITIALIZERS)
-    raise InitError(f"an init value is a constant expression (numbers, pi, e, + - * / ^, built-in functions such "
-                    f"as sqrt) or one of: {schemes}", expr.span)
 
 
 def _decl_text(name: str, dims, kind: str) -> str:

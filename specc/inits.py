@@ -5,12 +5,17 @@ constant arguments into one statement of the generated ``reset_parameters``;
 the in-memory module runs the same generated code, so ``specc.load`` and
 ``specc compile`` start from identical numbers under the same seed.
 Adding a scheme is one row here plus one row in tests/test_inits.py.
+:func:`init_scheme` reads an ``init`` line's right-hand side into a row and its arguments.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from typing import Callable
+
+from . import parse as ast
+from .errors import InitError
+from .functions import FUNCTIONS, evaluate
 
 
 def number(value: float) -> str:
@@ -70,3 +75,38 @@ INITIALIZERS: dict[str, Initializer] = _rows(
                 lambda p, fan: f"nn.init.uniform_({p}, -1 / math.sqrt({n(fan)}), 1 / math.sqrt({n(fan)}))",
                 doc="as nn.Linear.bias for fan-in n"),
 )
+
+
+def init_scheme(dist: ast.Expr) -> tuple[str, tuple[float, ...]]:
+    """The initialiser an ``init`` line names, with its arguments: ``zeros``, ``uniform(-1, 1)``, or
+    a constant expression (``2*pi``), which is the scheme ``constant``."""
+    if isinstance(dist, ast.Name) and dist.id in INITIALIZERS:
+        return dist.id, ()
+    if isinstance(dist, ast.Call) and dist.func.id in INITIALIZERS:
+        return dist.func.id, tuple(_constant(a) for a in dist.args)
+    return "constant", (_constant(dist),)
+
+
+def _constant(expr: ast.Expr) -> float:
+    """The value of a constant expression; it must be a finite number."""
+    value = _number(expr)
+    if not math.isfinite(value):
+        raise InitError(f"this constant is {value}, not a finite number", expr.span)
+    return value
+
+
+def _number(expr: ast.Expr) -> float:
+    """Evaluate a constant expression by walking its AST (never ``eval``), as the forward pass would."""
+    if isinstance(expr, ast.Num):
+        return expr.value
+    if isinstance(expr, ast.Name) and expr.id in ast.CONSTANTS:
+        return ast.CONSTANTS[expr.id]
+    if isinstance(expr, ast.Neg):
+        return evaluate("neg", _number(expr.operand))
+    if isinstance(expr, ast.BinOp) and expr.op != "matmul":
+        return evaluate(expr.op, _number(expr.left), _number(expr.right))
+    if isinstance(expr, ast.Call) and len(expr.args) == 1 and expr.func.id in FUNCTIONS \
+            and FUNCTIONS[expr.func.id].elementwise:
+        return evaluate(expr.func.id, _number(expr.args[0]))
+    raise InitError(f"an init value is a constant expression (numbers, pi, e, + - * / ^, built-in functions such "
+                    f"as sqrt) or one of: {', '.join(INITIALIZERS)}", expr.span)

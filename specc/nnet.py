@@ -226,13 +226,17 @@ class NnetObjective:
         if not L.linout:
             out = self.logistic(out)
         diff = out - self.targets
-        error = np.add.accumulate((diff * diff).T.ravel())[-1]  # rows outer, outputs inner
+        squares = diff * diff
+        error = np.add.accumulate(squares[0] if L.n_out == 1 else squares.T.ravel())[-1]  # rows, then outputs
         penalty = np.add.accumulate(self.decay * w * w)[-1] if self.decay else 0.0
         # Backward (nnet's bpass): output deltas, then hidden ones, summed over outputs last to first.
         delta_out = 2 * diff
         if not L.linout:
             delta_out = delta_out * (out * (1.0 - out))
-        hidden_sum = _sequential_sum(w_out[::-1, 1:, None] * delta_out[::-1, None, :])  # [n_hidden, rows]
+        if L.n_out == 1:  # 0 + delta·w is delta·w: one product per unit and row
+            hidden_sum = w_out[0, 1:, None] * delta_out
+        else:
+            hidden_sum = _sequential_sum(w_out[::-1, 1:, None] * delta_out[::-1, None, :])  # [n_hidden, rows]
         delta_hidden = hidden_sum * (hidden * (1.0 - hidden))
         if self.decay:
             np.multiply(2 * self.decay, w, out=self.slopes[:, 0])

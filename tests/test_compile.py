@@ -261,6 +261,13 @@ CODEGEN = [
     ("input x[2]\ny = x / x / 2 - (x - x - 1)", [(5, 2)], lambda x, p: x / x / 2 - (x - x - 1)),
     ("input x[2]\nparam a\ny = a * W·x\noutput y[3]", [(5, 2)], lambda x, p: p["a"] * (x @ p["W"].T)),
     ("input x[2]\nparam A[4, 2]\ny = B·A·x\noutput y[3]", [(5, 2)], lambda x, p: (x @ p["A"].T) @ p["B"].T),
+    ("input x\nz = y * 2; y = (x +\n  1) ** 2  # used before it is defined\noutput z", [(5,)],
+     lambda x, p: (x + 1) ** 2 * 2),
+    ("input x, v[3]\ny = x + v - v * x", [(5,), (5, 3)], lambda x, v, p: x[:, None] + v - v * x[:, None]),
+    ("input a[2], b[2]\nparam W[3, 2]\ny = W·a + W@b", [(5, 2), (5, 2)],     # one W, used twice
+     lambda a, b, p: a @ p["W"].T + b @ p["W"].T),
+    ("float = 2\nint = concat(float, 3)\nlist = int * k", [],                # no inputs; builtins' names
+     lambda p: torch.tensor([2.0, 3.0], dtype=F64) * p["k"]),
 ]
 
 

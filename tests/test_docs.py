@@ -21,7 +21,7 @@ def test_every_error_class_has_an_example():
     titles = " ".join(title for title, _, _ in ERROR_EXAMPLES)
     for name in ["SpecSyntaxError", "ReservedNameError", "RedefinitionError", "InputAssignmentError",
                  "UnknownFunctionError", "KindError", "ArityError", "SizeConflictError", "UndeterminedSizeError",
-                 "ShapeError", "CycleError", "InitError"]:
+                 "ShapeError", "CycleError", "InitError", "LimitError"]:
         assert f"`{name}`" in titles, name
 
 

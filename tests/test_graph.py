@@ -132,6 +132,8 @@ def test_roles_follow_the_nn_linear_habit():
     assert role["a"] == ("other", None, "randn")        # a factor, not a term of the sum
     assert role["w"] == ("other", None, "randn")        # a vector in a dot product
     assert graph.nodes["b"]["init_args"] == (3,)
+    negated = specc.parse("input x[3]\ny[2] = -W·x + b")
+    assert [negated.nodes[n]["role"] for n in ("W", "b")] == ["weight", "bias"]
 
 
 # ---------------------------------------------------------------- meaning errors, with exact positions

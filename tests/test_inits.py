@@ -21,8 +21,7 @@ def _values(module) -> list[torch.Tensor]:
 @pytest.mark.parametrize("n_in,n_hidden,n_out", [(2, 5, 1), (3, 7, 4), (1, 1, 1)])
 def test_two_sigmoid_layers_start_like_nn_sequential(n_in, n_hidden, n_out):
     torch.manual_seed(1234)
-    model = specc.load(f"input x[{n_in}]\nh = sigmoid(W1·x + b1)\ny = sigmoid(W2·h + b2)\n"
-                       f"output y[{n_out}]\nparam b1[{n_hidden}]")
+    model = specc.load(f"input x[{n_in}]\nh[{n_hidden}] = sigmoid(W1·x + b1)\ny[{n_out}] = sigmoid(W2·h + b2)")
     torch.manual_seed(1234)
     reference = nn.Sequential(nn.Linear(n_in, n_hidden), nn.Sigmoid(), nn.Linear(n_hidden, n_out), nn.Sigmoid())
     assert [n for n, _ in model.named_parameters()] == ["W1", "b1", "W2", "b2"]
