@@ -13,7 +13,7 @@ demo: setup
 	$(PYTHON) -m specc demo
 
 test: setup
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -q
 
 bench: setup
 	$(PYTHON) benchmarks/run.py
