@@ -19,7 +19,7 @@ from .errors import SpecError
 from .graph import build_graph
 from .parse import parse_program
 from .train import FitResult, fit
-from .weights import load_weights, save_weights
+from .weights import apply_weights, read_weights, save_weights
 
 __all__ = ["FitResult", "SpecError", "draw", "fit", "load", "parse", "read_spec", "save_weights", "to_source"]
 __version__ = "0.1.0"
@@ -69,9 +69,13 @@ def load(source: Source, weights: str | PathLike | None = None) -> torch.nn.Modu
     """Compile a spec into an ``nn.Module`` whose parameters carry the spec's names.
 
     ``weights`` (a safetensors or JSON file of named tensors) sets the parameters;
-    a file whose names or shapes do not match the spec is refused.
+    a file whose names or shapes do not match the spec is refused. Float64 weights
+    give a float64 module, so trained values are not rounded on the way in.
     """
     module = load_module(parse(source))
     if weights is not None:
-        load_weights(module, weights)
+        tensors, _ = read_weights(weights)
+        if any(t.dtype == torch.float64 for t in tensors.values()) and Path(weights).suffix != ".json":
+            module.double()
+        apply_weights(module, tensors, origin=str(weights))
     return module

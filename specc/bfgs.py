@@ -108,7 +108,8 @@ def _update_term_indices(n: int) -> np.ndarray:
 def vmmin(fn: Callable[[Vector], tuple[float, Vector]], x0: Vector, *,
           max_iter: int = 100, abstol: float = -math.inf,
           reltol: float = 1.4901161193847656e-08,
-          callback: Callable[[int, float], None] | None = None) -> BFGSResult:
+          callback: Callable[[int, float], None] | None = None,
+          gradient: Callable[[Vector], Vector] | None = None) -> BFGSResult:
     """Minimise ``fn`` from ``x0`` exactly as R's ``vmmin`` does.
 
     ``fn(x)`` must return ``(f, grad)``.  ``x`` is a float64 1-D NumPy array
@@ -131,11 +132,21 @@ def vmmin(fn: Callable[[Vector], tuple[float, Vector]], x0: Vector, *,
     Like R, ``fmin`` can be the value of the last *rejected* trial point
     when the final line search fails, so it may differ from ``fn(x)`` in
     the last digits.
+
+    With ``gradient``, the interface is R's own: ``fn(x)`` returns ``f``
+    alone and ``gradient(x)`` the gradient, asked for only at accepted
+    points and always right after ``fn`` at the same point (so it may reuse
+    that call's forward pass). Rejected trial points then cost no gradient.
     """
     as_torch = isinstance(x0, torch.Tensor)
     b = _float64_copy(x0)
     n = b.size
-    evaluate = _evaluator(fn, n, as_torch)
+    if gradient is None:
+        evaluate, fill_gradient = _evaluator(fn, n, as_torch), None
+    else:
+        convert = torch.from_numpy if as_torch else (lambda v: v)
+        evaluate = lambda b, grad_out: float(fn(convert(b.copy())))  # noqa: E731
+        fill_gradient = _evaluator(lambda x: (0.0, gradient(x)), n, as_torch)
     result_x = torch.from_numpy if as_torch else (lambda v: v)
 
     if max_iter <= 0:
@@ -145,6 +156,8 @@ def vmmin(fn: Callable[[Vector], tuple[float, Vector]], x0: Vector, *,
 
     g = np.empty(n)            # gradient at b (at X during a line search)
     f = evaluate(b, g)
+    if fill_gradient is not None and math.isfinite(f):
+        fill_gradient(b, g)
     if not math.isfinite(f):
         raise ValueError("initial value in 'vmmin' is not finite")
     fmin = f
@@ -233,6 +246,8 @@ def vmmin(fn: Callable[[Vector], tuple[float, Vector]], x0: Vector, *,
                 fmin = f
             if count < n:      # making progress
                 fmin = f
+                if fill_gradient is not None:
+                    fill_gradient(b, g_trial)
                 g, g_trial = g_trial, g  # R's fmingr(b): b was just evaluated
                 gradcount += 1
                 it += 1

@@ -198,13 +198,15 @@ class NnetObjective:
         self.slope_out = self.slopes[self.split:, 1:].reshape(L.n_out, L.n_hidden + 1, rows)
         # The same sources, shaped once for the broadcasts of every call.
         self.x_terms, self.x_slopes = self.x_bias[:, None, :], self.x_bias[None, :, :]
+        self._forward = None  # (weights, output weights, hidden, out, diff) of the last value()
         self.h_terms, self.h_slopes = self.h_bias[:, None, :], self.h_bias[None, :, :]
 
     def logistic(self, s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """nnet.c's sigmoid: 0 below -15, 1 above 15, else 1/(1 + exp(-s)) with glibc's exp."""
         inside = -CLAMP <= s.min() and s.max() <= CLAMP
         minus = np.negative(s if inside else np.clip(s, -CLAMP, CLAMP))  # exp(-s) then never overflows
-        e = np.fromiter(map(math.exp, minus.ravel().tolist()), np.float64, s.size).reshape(s.shape)
+        # math.exp is glibc's exp, as nnet's C uses; NumPy's SIMD exp differs in the last bit now and then.
+        e = np.array(list(map(math.exp, minus.ravel().tolist()))).reshape(s.shape)
         h = np.divide(1.0, np.add(1.0, e, out=e), out=out)
         if not inside:
             h[s < -CLAMP] = 0.0
@@ -213,9 +215,12 @@ class NnetObjective:
 
     def __call__(self, wts):
         """``(f, grad)`` at ``wts``: a float64 NumPy array (the gradient is one too) or a torch tensor."""
+        return self.value(wts), self.gradient(wts)
+
+    def value(self, wts) -> float:
+        """nnet's criterion at ``wts`` (its forward pass, kept for :meth:`gradient` at the same point)."""
         L = self.layout
-        as_tensor = isinstance(wts, torch.Tensor)
-        w = wts.detach().double().numpy() if as_tensor else np.asarray(wts, dtype=np.float64)
+        w = wts.detach().double().numpy() if isinstance(wts, torch.Tensor) else np.asarray(wts, dtype=np.float64)
         w_hidden = w[:self.split].reshape(L.n_hidden, L.n_in + 1)  # [unit, bias + inputs]
         w_out = w[self.split:].reshape(L.n_out, L.n_hidden + 1)
         # Forward: each unit's sum starts at its bias and adds source·weight in source order.
@@ -229,6 +234,17 @@ class NnetObjective:
         squares = diff * diff
         error = np.add.accumulate(squares[0] if L.n_out == 1 else squares.T.ravel())[-1]  # rows, then outputs
         penalty = np.add.accumulate(self.decay * w * w)[-1] if self.decay else 0.0
+        self._forward = (w.copy(), w_out, hidden, out, diff)
+        return float(error + penalty)
+
+    def gradient(self, wts):
+        """nnet's gradient at ``wts``, from the forward pass :meth:`value` just made there."""
+        as_tensor = isinstance(wts, torch.Tensor)
+        w = wts.detach().double().numpy() if as_tensor else np.asarray(wts, dtype=np.float64)
+        if self._forward is None or not np.array_equal(self._forward[0], w):
+            self.value(w)
+        _, w_out, hidden, out, diff = self._forward
+        L = self.layout
         # Backward (nnet's bpass): output deltas, then hidden ones, summed over outputs last to first.
         delta_out = 2 * diff
         if not L.linout:
@@ -243,7 +259,7 @@ class NnetObjective:
         np.multiply(delta_hidden[:, None, :], self.x_slopes, out=self.slope_hidden)
         np.multiply(delta_out[:, None, :], self.h_slopes, out=self.slope_out)
         grad = np.add.accumulate(self.slopes, axis=1)[:, -1]
-        return float(error + penalty), torch.from_numpy(grad) if as_tensor else grad
+        return torch.from_numpy(grad) if as_tensor else grad
 
 
 class NnetEngine:
@@ -260,6 +276,12 @@ class NnetEngine:
 
     def __call__(self, x):
         return self.objective(x)
+
+    def value(self, x) -> float:
+        return self.objective.value(x)
+
+    def gradient(self, x):
+        return self.objective.gradient(x)
 
     def store(self, x) -> None:
         """Leave nnet's weights ``x`` in the module."""

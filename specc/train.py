@@ -256,9 +256,12 @@ def _lbfgs(model, criterion: Criterion, s: dict, progress: Progress) -> Run:
 def _bfgs(model, criterion: Criterion, s: dict, progress: Progress) -> Run:
     objective = ENGINES[s["engine"]](model, criterion)
     with np.errstate(over="ignore"):  # exp(-s) = inf at a far trial point is a logistic of exactly 0
-        result = vmmin(objective, objective.x0, max_iter=s["max_iter"], callback=progress,
-                       abstol=-math.inf if s["abstol"] is None else s["abstol"],
-                       reltol=0.0 if s["reltol"] is None else s["reltol"])
+        # An engine with separate value and gradient skips the backward pass at rejected trial points.
+        separate = hasattr(objective, "gradient")
+        result = vmmin(objective.value if separate else objective, objective.x0, max_iter=s["max_iter"],
+                       callback=progress, abstol=-math.inf if s["abstol"] is None else s["abstol"],
+                       reltol=0.0 if s["reltol"] is None else s["reltol"],
+                       gradient=objective.gradient if separate else None)
     final = objective(result.x)[0]  # vmmin's fmin may be a rejected trial point's value
     objective.store(result.x)
     return Run(list(result.history), result.iterations, result.converged, result.fn_evals + 1, final)

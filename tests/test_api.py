@@ -146,3 +146,14 @@ def test_read_spec(tmp_path):
     assert specc.read_spec(path) == ("input x\ny = x", str(path))
     assert specc.read_spec(Path(path)) == ("input x\ny = x", str(path))
     assert specc.read_spec("input x\ny = x") == ("input x\ny = x", "<spec>")
+
+
+def test_float64_weights_load_into_a_float64_module(tmp_path):
+    model = specc.load("input x\ny = a*x\n").double()
+    with torch.no_grad():
+        model.a.fill_(1 / 3)
+    specc.save_weights(model, tmp_path / "w.safetensors")
+    loaded = specc.load("input x\ny = a*x\n", weights=tmp_path / "w.safetensors")
+    assert loaded.a.dtype == torch.float64 and loaded.a.item() == 1 / 3
+    specc.save_weights(specc.load("input x\ny = a*x\n"), tmp_path / "w32.safetensors")
+    assert specc.load("input x\ny = a*x\n", weights=tmp_path / "w32.safetensors").a.dtype == torch.float32

@@ -304,3 +304,24 @@ def test_numpy_reduces_in_c_order(n):
     assert np.add.accumulate(M[1:].T, axis=1)[:, -1].tolist() == by_loop_add
     reversed_order = [sequential(M[:0:-1, i]) for i in range(n)]
     assert n < 8 or reversed_order != by_loop_add  # the test has teeth
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_separate_value_and_gradient_give_the_same_run_with_gradients_only_at_accepted_points(kind):
+    joint = vmmin(np_rosenbrock, np.array([-1.2, 1.0]))
+    calls = {"value": 0, "gradient": 0}
+
+    def value(x):
+        calls["value"] += 1
+        return np_rosenbrock(np.asarray(x))[0]
+
+    def gradient(x):
+        calls["gradient"] += 1
+        grad = np_rosenbrock(np.asarray(x))[1]
+        return torch.from_numpy(grad) if kind == "torch" else grad
+
+    x0 = np.array([-1.2, 1.0]) if kind == "numpy" else torch.tensor([-1.2, 1.0], dtype=torch.float64)
+    split = vmmin(value, x0, gradient=gradient)
+    assert (split.iterations, split.fn_evals, split.fmin) == (joint.iterations, joint.fn_evals, joint.fmin)
+    np.testing.assert_array_equal(np.asarray(split.x), joint.x)
+    assert calls == {"value": joint.fn_evals, "gradient": joint.iterations}  # R's counts: 110 and 43
