@@ -127,3 +127,13 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as caught:
         main(["check"])
     assert caught.value.code == 2
+
+
+def test_output_cut_short_by_a_closed_pipe_is_not_an_error():
+    # `specc inspect … | head -1`: the reader stops early; no traceback, exit status 0.
+    process = subprocess.Popen([sys.executable, "-m", "specc", "inspect", str(ROOT / "specs" / "two_io.spec")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    _, err = process.communicate()
+    assert process.returncode == 0
+    assert b"Traceback" not in err
