@@ -121,6 +121,7 @@ def cmd_demo(args) -> int:
     specs = sorted(Path(args.specs).glob("*.spec"))
     if not specs:
         raise SpecError(f"no .spec files in {args.specs}")
+    from .draw import draw_for_demo
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for spec in specs:
@@ -129,7 +130,6 @@ def cmd_demo(args) -> int:
         target = out / (spec.stem + ".py")
         _write_atomic(target, emit_source(graph))
         print(f"  compiled → {target}")
-        from .draw import draw_for_demo
         print(f"  drawn    → {draw_for_demo(spec, out / spec.stem)}\n")
     # Training: the R nnet sine story, fitted from nnet's starting weights (under a second).
     sine, data = Path(args.specs) / "sine_nnet.spec", Path(args.specs).parent / "examples" / "sine50.csv"
@@ -174,12 +174,8 @@ def cmd_predict(args) -> int:
     from . import load
     from .data import columns_of, csv_text, write_csv
     from .train import predict
-    from .weights import apply_weights, read_weights
-    module = load(Path(args.spec))
-    tensors, _ = read_weights(args.weights)
-    dtype = torch.float64 if any(t.dtype == torch.float64 for t in tensors.values()) else torch.float32
-    apply_weights(module.to(dtype), tensors, origin=args.weights)  # in the weights' own precision
-    columns = columns_of(predict(module, args.data, dtype))
+    module = load(Path(args.spec), weights=args.weights)  # in the weights' own precision
+    columns = columns_of(predict(module, args.data, next(module.parameters(), torch.empty(0)).dtype))
     if args.output in (None, "-"):
         sys.stdout.write(csv_text(columns))
     else:
