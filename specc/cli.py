@@ -16,6 +16,7 @@ import networkx as nx
 from . import __version__, parse
 from .compile import emit_source
 from .errors import SpecError
+from .files import atomic_path
 
 
 # ---------------------------------------------------------------- inspect
@@ -92,17 +93,12 @@ def cmd_compile(args) -> int:
         sys.stdout.write(source)
     else:
         try:
-            _write_atomic(Path(args.output), source)
+            with atomic_path(args.output, make_parents=False) as temporary:
+                temporary.write_text(source, encoding="utf-8")
         except OSError as err:  # a missing folder or no permission: the user's to fix, not a traceback
             raise SpecError(f"cannot write {args.output}: {err.strerror or err}") from None
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
 
 
 def cmd_draw(args) -> int:
@@ -128,7 +124,8 @@ def cmd_demo(args) -> int:
         graph = parse(spec)
         print(format_summary(summary(graph)))
         target = out / (spec.stem + ".py")
-        _write_atomic(target, emit_source(graph))
+        with atomic_path(target) as temporary:
+            temporary.write_text(emit_source(graph), encoding="utf-8")
         print(f"  compiled → {target}")
         print(f"  drawn    → {draw_for_demo(spec, out / spec.stem)}\n")
     # Training: the R nnet sine story, fitted from nnet's starting weights (under a second).

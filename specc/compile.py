@@ -13,15 +13,14 @@ import hashlib
 import keyword
 import linecache
 import math
-import operator
 import re
 import types
 
 import networkx as nx
 import torch.nn
 
-from .functions import FUNCTIONS, evaluate
-from .graph import _ordered, source_text
+from .functions import ARITHMETIC, FUNCTIONS, evaluate
+from .graph import _ordered, needed, source_text
 from .inits import INITIALIZERS, number
 
 # Names the generated module itself uses; a spec name equal to one is renamed.
@@ -31,8 +30,9 @@ GENERATED_NAMES = frozenset({"self", "torch", "nn", "F", "math", "NamedTuple", "
 _ATOM, _POW, _UNARY, _MUL, _ADD = 100, 90, 80, 70, 60
 _MAX_HEIGHT = 50  # operations nested in one line of forward before a temporary takes over
 _BINARY = {"add": ("+", _ADD), "sub": ("-", _ADD), "mul": ("*", _MUL), "div": ("/", _MUL)}
-_PYTHON_ARITHMETIC = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
-                      "neg": operator.neg, "identity": lambda v: v, "linear": lambda v: v}
+# Python's own float arithmetic, where it can stand for PyTorch's (not pow: 2^0.5 rounds differently).
+_PYTHON_ARITHMETIC = {op: fn for op, fn in ARITHMETIC.items() if op != "pow"} | {
+    "identity": lambda v: v, "linear": lambda v: v}
 
 
 def python_name(name: str, taken: set[str] | frozenset = frozenset()) -> str:
@@ -228,14 +228,14 @@ class _Writer:
     def forward_lines(self) -> list[str]:
         g = self.g
         outputs = g.graph["outputs"]
-        needed = set(outputs).union(*(nx.ancestors(g, o) for o in outputs))
+        wanted = needed(g)
         consumers = {n: sum(len(d["positions"]) for _, _, d in g.out_edges(n, data=True)) for n in g}
         height: dict[str, int] = {}  # how deep the code written so far for an unnamed node nests
         lines = []
         for node in _ordered(g):
             attrs = g.nodes[node]
             self.number(node)  # in dependency order, so that computing numbers never recurses deeply
-            if node not in needed or attrs["kind"] != "op":
+            if node not in wanted or attrs["kind"] != "op":
                 continue
             height[node] = 1 + max((height.get(a, 0) for a in attrs["args"] if a not in self.locals), default=0)
             if attrs["name"]:

@@ -16,7 +16,6 @@ import csv
 import io
 import math
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from .errors import DataError, Span
+from .files import atomic_path
 from .graph import build_graph
 from .parse import parse_program
 
@@ -317,13 +317,6 @@ def csv_text(columns: Mapping[str, np.ndarray]) -> str:
 def write_csv(path: str | os.PathLike, columns: Mapping[str, np.ndarray]) -> Path:
     """Write columns as CSV via a temporary file and a rename, so a failure leaves no partial file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(csv_text(columns))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        temporary.write_text(csv_text(columns), encoding="utf-8", newline="")
     return path

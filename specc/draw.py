@@ -25,7 +25,6 @@ import math
 import os
 import re
 import shutil
-import tempfile
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ import torch
 
 from .draw_units import Column, Connection, Net, NotDrawable, Term, format_connections, read_units
 from .errors import SpecError
+from .files import atomic_path
 
 VIEWS = ("neurons", "layers", "graph")
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None, ".gv": None}  # None: DOT text
@@ -160,18 +160,8 @@ def write_drawing(dot: graphviz.Digraph, path: str | os.PathLike, dpi: float | N
         except graphviz.CalledProcessError as err:
             message = err.stderr.decode(errors="replace").strip() if err.stderr else str(err)
             raise SpecError(f"Graphviz failed to draw {path}: {message}") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(temporary, 0o666 & ~mask)  # mkstemp makes 0600; a picture is as readable as any other file
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
     return path
 
 

@@ -65,15 +65,15 @@ FUNCTIONS: dict[str, Function] = _rows(
 )
 
 
-_ARITHMETIC = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
+ARITHMETIC = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
                "pow": operator.pow, "neg": operator.neg}
 
 
 def evaluate(op: str, *values: float) -> float | None:
     """An operation of the language on plain numbers, computed as PyTorch computes it in float64
     (``1/0`` is inf, ``log(-1)`` nan); None for an operation that is not elementwise (concat, softmax …)."""
-    if op in _ARITHMETIC:
-        apply = _ARITHMETIC[op]
+    if op in ARITHMETIC:
+        apply = ARITHMETIC[op]
     elif op in FUNCTIONS and FUNCTIONS[op].elementwise:
         apply = FUNCTIONS[op].apply
     else:

@@ -429,6 +429,12 @@ def _ordered(graph: nx.DiGraph):
     return nx.lexicographical_topological_sort(graph, key=lambda n: graph.nodes[n]["order"])
 
 
+def needed(graph: nx.DiGraph) -> set[str]:
+    """The nodes the outputs are computed from (the outputs included)."""
+    outputs = graph.graph["outputs"]
+    return set(outputs).union(*(nx.ancestors(graph, o) for o in outputs))
+
+
 def _sum_terms(graph: nx.DiGraph, node: str) -> list[str]:
     """The terms of a sum, left to right, through nested + and - (a loop: sums can be long)."""
     terms, stack = [], [node]

@@ -19,7 +19,7 @@ from typing import Callable
 import networkx as nx
 import numpy as np
 
-from .graph import _ordered
+from .graph import _ordered, needed
 
 # name → (forward(x), backward(g, x, out)); one row per function. gelu has no
 # row (NumPy has no erf): specs using it fall back to torch autograd.
@@ -87,12 +87,7 @@ def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def supported(graph: nx.DiGraph) -> bool:
     """Whether every operation the outputs need has a NumPy rule here."""
     known = UNARY.keys() | ELEMENTWISE.keys() | OTHER_OPS
-    return all(graph.nodes[n]["op"] in known for n in _needed(graph) if graph.nodes[n]["kind"] == "op")
-
-
-def _needed(graph: nx.DiGraph) -> set[str]:
-    outputs = graph.graph["outputs"]
-    return set(outputs).union(*(nx.ancestors(graph, o) for o in outputs))
+    return all(graph.nodes[n]["op"] in known for n in needed(graph) if graph.nodes[n]["kind"] == "op")
 
 
 class Objective:
@@ -110,8 +105,8 @@ class Objective:
             raise ValueError("the NumPy objective supports the sse and mse losses over the built-in operations "
                              "other than gelu")
         self.loss, self.decay = loss, float(decay)
-        needed = _needed(graph)
-        order = [n for n in _ordered(graph) if n in needed]
+        wanted = needed(graph)
+        order = [n for n in _ordered(graph) if n in wanted]
         index = {n: i for i, n in enumerate(order)}
         self.values: list = [None] * len(order)
         self.batch = next((len(inputs[n]) for n in graph.graph["inputs"]), 1)

@@ -24,7 +24,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ import torch.nn.functional as F
 from .bfgs import vmmin
 from .data import as_table, spec_graph, tensors_for
 from .errors import SpecError
+from .files import atomic_path
 from .nnet import NnetEngine, rang_init, wts_to_tensors
 from .weights import apply_weights, read_weights
 
@@ -474,15 +474,9 @@ def plot_history(history: list[float], path: str | os.PathLike, title: str = "")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".png", dir=path.parent)
-    os.close(handle)
     try:
-        fig.savefig(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as temporary:
+            fig.savefig(temporary, format=path.suffix[1:] or "png")  # the temporary name ends in .tmp
     finally:
         plt.close(fig)
     return path

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -16,6 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import DataError
+from .files import atomic_path
 
 SPEC_KEY = "specc.spec"
 
@@ -28,18 +28,8 @@ def save_weights(module: torch.nn.Module, path: str | os.PathLike, metadata: dic
     meta = {key: str(value) for key, value in (metadata or {}).items()}
     if getattr(module, "spec_source", None) is not None:
         meta.setdefault(SPEC_KEY, module.spec_source)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        save_file(tensors, temporary, metadata=meta)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # the temporary file is owner-only; a weights file is not
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:
+        save_file(tensors, str(temporary), metadata=meta)
     return path
 
 
