@@ -27,8 +27,7 @@ import torch
 
 from .errors import DataError, Span
 from .files import atomic_path
-from .graph import build_graph
-from .parse import parse_program
+from .graph import spec_graph
 
 
 @dataclass(frozen=True)
@@ -52,16 +51,6 @@ class Node:
     @property
     def shape_text(self) -> str:
         return "a scalar" if self.size is None else f"size {self.size}"
-
-
-def spec_graph(model_or_graph) -> nx.DiGraph:
-    """The IR of a module compiled by specc (from its ``spec_source``); an IR is returned as it is."""
-    if isinstance(model_or_graph, nx.DiGraph):
-        return model_or_graph
-    source = getattr(model_or_graph, "spec_source", None)
-    if source is None:
-        raise DataError("the model was not compiled by specc (it has no spec_source)")
-    return build_graph(parse_program(source, getattr(model_or_graph, "spec_file", "<spec>")))
 
 
 def spec_nodes(model_or_graph) -> tuple[list[Node], list[Node]]:

@@ -37,6 +37,7 @@ import torch
 from .draw_units import Column, Connection, Net, NotDrawable, Term, format_connections, read_units
 from .errors import SpecError
 from .files import atomic_path
+from .graph import spec_graph
 
 VIEWS = ("neurons", "layers", "graph")
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None, ".gv": None}  # None: DOT text
@@ -202,14 +203,13 @@ def _resolve(spec, weights) -> tuple[nx.DiGraph, dict[str, torch.Tensor] | None,
     from .weights import apply_weights
     module = None
     if isinstance(spec, torch.nn.Module):
-        source = getattr(type(spec), "spec_source", None)
-        if source is None:
+        if getattr(type(spec), "spec_source", None) is None:
             raise SpecError(f"cannot draw a {type(spec).__name__}: give a spec or a module made by specc.load")
-        module, spec, file = spec, source, getattr(type(spec), "spec_file", "<spec>")
-        graph = parse(spec)
+        module, graph = spec, spec_graph(spec)
+        spec = graph.graph["source"]
     else:
         graph = parse(spec)
-        file = graph.graph["file"]
+    file = graph.graph["file"]
     if isinstance(weights, Mapping):
         module = load(spec)
         apply_weights(module, dict(weights), origin="weights")

@@ -33,7 +33,7 @@ import networkx as nx
 import torch.nn
 
 from . import parse as ast
-from .errors import (ArityError, CycleError, InitError, InputAssignmentError, KindError, LimitError,
+from .errors import (ArityError, CycleError, DataError, InitError, InputAssignmentError, KindError, LimitError,
                      RedefinitionError, ReservedNameError, ShapeError, Span, SpecError, UndeterminedSizeError,
                      UnknownFunctionError, UnknownNameError)
 from .functions import FUNCTIONS
@@ -481,6 +481,16 @@ def build_graph(program: ast.Program) -> nx.DiGraph:
     except SpecError as err:
         raise err.with_source(program.source) from None
     return graph
+
+
+def spec_graph(model_or_graph) -> nx.DiGraph:
+    """The IR of a module compiled by specc (from its ``spec_source``); an IR is returned as it is."""
+    if isinstance(model_or_graph, nx.DiGraph):
+        return model_or_graph
+    source = getattr(model_or_graph, "spec_source", None)
+    if source is None:
+        raise DataError("the model was not compiled by specc (it has no spec_source)")
+    return build_graph(ast.parse_program(source, getattr(model_or_graph, "spec_file", "<spec>")))
 
 
 def _check_cycles(graph: nx.DiGraph) -> None:
