@@ -18,6 +18,8 @@ stops, so this is the way to get nnet's fit rather than a fit.
 """
 from __future__ import annotations
 
+import ctypes
+import importlib.util
 import math
 from dataclasses import dataclass
 
@@ -172,21 +174,35 @@ class NnetObjective:
     """nnet's criterion and gradient at a flat ``Wts`` vector: ``(f, grad)`` for :func:`specc.bfgs.vmmin`.
 
     ``inputs`` is ``[rows, n_in]`` (or ``[rows]``), ``targets`` ``[rows, n_out]`` (or ``[rows]``).
-    Every sum runs in nnet.c's order (sequential over units and then over rows), which vectorises
-    over rows; the logistic uses glibc's ``exp`` (numpy's vectorised exp rounds differently).
-    Arrays are unit-major (``[unit, row]``) and preallocated: a call is ~30 NumPy operations on
-    small arrays plus one ``exp`` per hidden value, whatever the number of iterations.
+    Two backends compute the same numbers to the last bit: ``"c"``, specc's compiled kernel
+    (specc/nnet_kernel.c, built when specc is installed; a call costs about a microsecond), and
+    ``"numpy"``, a vectorised port kept as its reference and as the fallback where the kernel is not
+    built. The default is ``"c"`` when :data:`KERNEL` is loaded.
+
+    In NumPy every sum runs in nnet.c's order (sequential over units and then over rows), which
+    vectorises over rows; the logistic uses glibc's ``exp`` (numpy's vectorised exp rounds
+    differently). Arrays are unit-major (``[unit, row]``) and preallocated.
     """
 
-    def __init__(self, layout: NnetLayout, inputs, targets, decay: float = 0.0):
+    def __init__(self, layout: NnetLayout, inputs, targets, decay: float = 0.0, backend: str | None = None):
         x = np.asarray(torch.as_tensor(inputs, dtype=torch.float64), dtype=np.float64).reshape(len(inputs), -1)
         t = np.asarray(torch.as_tensor(targets, dtype=torch.float64), dtype=np.float64).reshape(len(targets), -1)
         if x.shape[1] != layout.n_in or t.shape[1] != layout.n_out or len(x) != len(t):
             raise SpecError(f"nnet data must be [rows, {layout.n_in}] inputs and [rows, {layout.n_out}] targets, "
                             f"not {list(x.shape)} and {list(t.shape)}")
+        self.backend = backend or ("c" if KERNEL is not None else "numpy")
+        if self.backend not in ("c", "numpy"):
+            raise SpecError(f"nnet backend must be 'c' or 'numpy', not {self.backend!r}")
+        if self.backend == "c" and KERNEL is None:
+            raise SpecError("specc's compiled nnet kernel is not built: reinstall specc with "
+                            "'pip install .' (it needs a C compiler), or use backend 'numpy'")
         L, rows = layout, len(x)
         self.layout, self.decay, self.rows = layout, float(decay), rows
         self.split = L.n_hidden * (L.n_in + 1)
+        if self.backend == "c":
+            self._w = np.empty(L.n_weights)  # the point of each call, where the kernel reads it
+            self._c = _KernelCall(L, x, t, self.decay, self._w)
+            return
         self.x_bias = np.vstack([np.ones(rows), x.T])  # [1 + n_in, rows]; row 0 is nnet's bias unit
         self.h_bias = np.ones((L.n_hidden + 1, rows))  # row 0: bias; rows 1..: the hidden units' outputs
         self.targets = np.ascontiguousarray(t.T)  # [n_out, rows]
@@ -200,6 +216,17 @@ class NnetObjective:
         self.x_terms, self.x_slopes = self.x_bias[:, None, :], self.x_bias[None, :, :]
         self._forward = None  # (weights, output weights, hidden, out, diff) of the last value()
         self.h_terms, self.h_slopes = self.h_bias[:, None, :], self.h_bias[None, :, :]
+
+    def _point(self, wts) -> np.ndarray:
+        """``wts`` as a flat float64 array (for the kernel: copied into the buffer it reads), size checked."""
+        w = wts.detach().double().numpy() if isinstance(wts, torch.Tensor) else np.asarray(wts, dtype=np.float64)
+        if w.size != self.layout.n_weights:
+            raise SpecError(f"this {self.layout.n_in}-{self.layout.n_hidden}-{self.layout.n_out} network has "
+                            f"{self.layout.n_weights} weights, not {w.size}")
+        if self.backend == "c":
+            self._w[:] = w.reshape(-1)
+            return self._w
+        return w.reshape(-1)
 
     def logistic(self, s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """nnet.c's sigmoid: 0 below -15, 1 above 15, else 1/(1 + exp(-s)) with glibc's exp."""
@@ -218,9 +245,11 @@ class NnetObjective:
         return self.value(wts), self.gradient(wts)
 
     def value(self, wts) -> float:
-        """nnet's criterion at ``wts`` (its forward pass, kept for :meth:`gradient` at the same point)."""
+        """nnet's criterion at ``wts`` (NumPy keeps its forward pass for :meth:`gradient` at the same point)."""
+        w = self._point(wts)
+        if self.backend == "c":
+            return self._c.value()
         L = self.layout
-        w = wts.detach().double().numpy() if isinstance(wts, torch.Tensor) else np.asarray(wts, dtype=np.float64)
         w_hidden = w[:self.split].reshape(L.n_hidden, L.n_in + 1)  # [unit, bias + inputs]
         w_out = w[self.split:].reshape(L.n_out, L.n_hidden + 1)
         # Forward: each unit's sum starts at its bias and adds source·weight in source order.
@@ -240,7 +269,10 @@ class NnetObjective:
     def gradient(self, wts):
         """nnet's gradient at ``wts``, from the forward pass :meth:`value` just made there."""
         as_tensor = isinstance(wts, torch.Tensor)
-        w = wts.detach().double().numpy() if as_tensor else np.asarray(wts, dtype=np.float64)
+        w = self._point(wts)
+        if self.backend == "c":
+            grad = self._c.gradient()
+            return torch.from_numpy(grad) if as_tensor else grad
         if self._forward is None or not np.array_equal(self._forward[0], w):
             self.value(w)
         _, w_out, hidden, out, diff = self._forward
@@ -286,6 +318,51 @@ class NnetEngine:
     def store(self, x) -> None:
         """Leave nnet's weights ``x`` in the module."""
         apply_weights(self.model, wts_to_tensors(x, self.layout), origin="nnet Wts")
+
+
+class _Net(ctypes.Structure):
+    """specc_nnet in specc/nnet_kernel.c, field for field."""
+    _fields_ = [("n_in", ctypes.c_int), ("n_hidden", ctypes.c_int), ("n_out", ctypes.c_int),
+                ("rows", ctypes.c_int), ("linout", ctypes.c_int), ("decay", ctypes.c_double),
+                ("inputs", ctypes.c_void_p), ("targets", ctypes.c_void_p), ("scratch", ctypes.c_void_p)]
+
+
+def _load_kernel() -> ctypes.CDLL | None:
+    """specc/nnet_kernel.c as built by pip, or None where it was not built (running from a bare checkout)."""
+    spec = importlib.util.find_spec("specc._nnet_kernel")
+    if spec is None or not spec.origin:
+        return None
+    lib = ctypes.CDLL(spec.origin)
+    lib.specc_nnet_value.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.specc_nnet_value.restype = ctypes.c_double
+    lib.specc_nnet_gradient.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    lib.specc_nnet_gradient.restype = ctypes.c_double
+    return lib
+
+
+KERNEL = _load_kernel()  # the compiled criterion, when specc was installed with it
+
+
+class _KernelCall:
+    """One network's arguments for the C kernel, laid out once: a call passes three addresses."""
+
+    def __init__(self, layout: NnetLayout, x: np.ndarray, t: np.ndarray, decay: float, weights: np.ndarray):
+        # The kernel reads these arrays through raw pointers, so they must outlive it: keep them here.
+        self.inputs, self.targets = np.ascontiguousarray(x), np.ascontiguousarray(t)
+        # hidden, outputs, their errors and deltas, the hidden deltas: as specc_nnet's comment says.
+        self.scratch = np.empty(2 * layout.n_hidden + 3 * layout.n_out)
+        self.grad = np.empty(layout.n_weights)
+        self.net = _Net(layout.n_in, layout.n_hidden, layout.n_out, len(x), int(layout.linout), decay,
+                        self.inputs.ctypes.data, self.targets.ctypes.data, self.scratch.ctypes.data)
+        self.addresses = (ctypes.addressof(self.net), weights.ctypes.data)
+        self.grad_address = self.grad.ctypes.data
+
+    def value(self) -> float:
+        return KERNEL.specc_nnet_value(*self.addresses)
+
+    def gradient(self) -> np.ndarray:
+        KERNEL.specc_nnet_gradient(*self.addresses, self.grad_address)
+        return self.grad.copy()
 
 
 def _sequential_sum(terms: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ The R numbers come from R 4.2 with nnet 7.3 on examples/sine50.csv (benchmarks/s
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,7 +15,7 @@ import specc
 from specc.bfgs import vmmin
 from specc.data import tensors_for
 from specc.errors import SpecError
-from specc.nnet import NnetObjective, load_wts, nnet_layout, rang_init, tensors_to_wts, wts_to_tensors
+from specc.nnet import KERNEL, NnetObjective, load_wts, nnet_layout, rang_init, tensors_to_wts, wts_to_tensors
 
 ROOT = Path(__file__).resolve().parent.parent
 SINE = ROOT / "specs" / "sine_nnet.spec"
@@ -137,11 +138,61 @@ def test_logistic_is_nnets_clamped_one():
     assert h.tolist() == [0.0, 1 / (1 + math.exp(15)), 0.5, 1 / (1 + math.exp(-15)), 1.0, 0.0, 1.0]
 
 
-def test_bfgs_retraces_rs_nnet_fit_bit_for_bit():
+BACKENDS = ["c", "numpy"]
+
+
+def test_the_compiled_kernel_is_built_in_this_install():
+    # Without it everything still works through NumPy, only several times slower: fail loudly here instead.
+    assert KERNEL is not None
+    assert NnetObjective(nnet_layout(specc.load(SINE)), torch.zeros(1), torch.zeros(1)).backend == "c"
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.013])
+@pytest.mark.parametrize("text", [text for text, _ in LAYOUTS], ids=range(len(LAYOUTS)))
+def test_kernel_and_numpy_port_agree_to_the_last_bit(text, decay):
+    layout = nnet_layout(specc.load(text))
+    rng = np.random.default_rng(7)
+    x, t = rng.normal(size=(29, layout.n_in)) * 4, rng.normal(size=(29, layout.n_out))
+    kernel, port = (NnetObjective(layout, x, t, decay, backend=b) for b in BACKENDS)
+    for scale in (0.01, 1.0, 30.0):  # 30: many hidden sums land beyond the ±15 clamp
+        for _ in range(40):
+            w = rng.normal(size=layout.n_weights) * scale
+            (f_kernel, g_kernel), (f_port, g_port) = kernel(w), port(w)
+            assert f_kernel == f_port
+            assert np.array_equal(g_kernel, g_port)
+
+
+def test_kernel_keeps_no_state_between_points():
+    layout = nnet_layout(specc.load(LAYOUTS[2][0]))
+    rng = np.random.default_rng(3)
+    objective = NnetObjective(layout, rng.normal(size=(5, 2)), rng.normal(size=(5, 3)))
+    a, b = rng.normal(size=(2, layout.n_weights))
+    first = objective.value(a), objective.gradient(a)
+    objective.value(b)
+    assert objective.gradient(a).tolist() == first[1].tolist()  # a gradient asked for at another point
+    assert objective.value(a) == first[0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_wrong_number_of_weights_is_refused(backend):
+    objective = NnetObjective(nnet_layout(specc.load(SINE)), torch.zeros(3), torch.zeros(3), backend=backend)
+    for wts in (np.zeros(12), np.zeros(1), np.zeros(14)):
+        with pytest.raises(SpecError, match=f"1-4-1 network has 13 weights, not {wts.size}"):
+            objective.value(wts)
+
+
+def test_an_unknown_backend_is_refused():
+    with pytest.raises(SpecError, match="'c' or 'numpy', not 'fortran'"):
+        NnetObjective(nnet_layout(specc.load(SINE)), torch.zeros(1), torch.zeros(1), backend="fortran")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bfgs_retraces_rs_nnet_fit_bit_for_bit(backend):
     model = sine_model()
     layout = nnet_layout(model)
     data = tensors_for(model, SINE_DATA, dtype=F64)
-    result = vmmin(NnetObjective(layout, data["x"], data["y"]), torch.tensor(SEQ, dtype=F64), max_iter=10000,
+    objective = NnetObjective(layout, data["x"], data["y"], backend=backend)
+    result = vmmin(objective.value, torch.tensor(SEQ, dtype=F64), gradient=objective.gradient, max_iter=10000,
                    abstol=1e-8, reltol=1e-9)
     assert result.iterations == 1436
     assert result.fmin == 1.5547170296255401e-05
