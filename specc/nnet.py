@@ -14,13 +14,17 @@ as nnet's C code computes them: the same order of every addition, glibc's
 to :func:`specc.bfgs.vmmin` (``fit(..., optimizer="bfgs", engine="nnet")``)
 it retraces nnet's iterates bit for bit. Over a thousand BFGS steps the
 smallest rounding difference changes the path, and with it where the fit
-stops, so this is the way to get nnet's fit rather than a fit.
+stops, so this is the way to get nnet's fit rather than a fit. Its numbers
+come from a small C kernel (specc/nnet_kernel.c, built when specc is
+installed) or, where that is not built, from a NumPy port of it; the two
+agree to the last bit.
 """
 from __future__ import annotations
 
 import ctypes
 import importlib.util
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -333,6 +337,11 @@ def _load_kernel() -> ctypes.CDLL | None:
     if spec is None or not spec.origin:
         return None
     lib = ctypes.CDLL(spec.origin)
+    lib.specc_nnet_struct_size.restype = ctypes.c_size_t
+    if lib.specc_nnet_struct_size() != ctypes.sizeof(_Net):  # a build older than this file
+        warnings.warn(f"{spec.origin} does not match specc/nnet.py (rebuild it with 'pip install -e .'); "
+                      "the nnet engine runs its NumPy port instead", RuntimeWarning, stacklevel=2)
+        return None
     lib.specc_nnet_value.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     lib.specc_nnet_value.restype = ctypes.c_double
     lib.specc_nnet_gradient.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]

@@ -119,6 +119,9 @@ double specc_nnet_gradient(const specc_nnet *net, const double *wts, double *gra
     return net->decay != 0.0 ? error + penalty(net, wts) : error;
 }
 
+/* Lets specc/nnet.py notice a stale build whose struct differs from its own. */
+size_t specc_nnet_struct_size(void) { return sizeof(specc_nnet); }
+
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_nnet_kernel",
                                     "nnet's criterion in C; specc.nnet loads it with ctypes.", -1, NULL};
 

@@ -147,6 +147,19 @@ def test_the_compiled_kernel_is_built_in_this_install():
     assert NnetObjective(nnet_layout(specc.load(SINE)), torch.zeros(1), torch.zeros(1)).backend == "c"
 
 
+def test_a_kernel_built_from_another_struct_is_not_used(monkeypatch):
+    import ctypes
+
+    import specc.nnet
+
+    class Wider(ctypes.Structure):
+        _fields_ = specc.nnet._Net._fields_ + [("extra", ctypes.c_double)]
+
+    monkeypatch.setattr(specc.nnet, "_Net", Wider)
+    with pytest.warns(RuntimeWarning, match="does not match specc/nnet.py"):
+        assert specc.nnet._load_kernel() is None
+
+
 @pytest.mark.parametrize("decay", [0.0, 0.013])
 @pytest.mark.parametrize("text", [text for text, _ in LAYOUTS], ids=range(len(LAYOUTS)))
 def test_kernel_and_numpy_port_agree_to_the_last_bit(text, decay):
