@@ -283,9 +283,9 @@ def test_train_command_writes_weights_with_settings_and_a_plot(tmp_path, capsys)
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_train_command_from_nnet_wts(tmp_path, capsys):
-    wts = tmp_path / "wts.json"
-    wts.write_text(json.dumps([i * (1 / 12) for i in range(13)]))
+def test_train_command_from_nnet_wts(capsys):
+    wts = SINE_DATA.parent / "sine_nnet_wts.json"  # the README's command
+    assert json.loads(wts.read_text()) == [i * (1 / 12) for i in range(13)]  # R's seq(0, 1, by=1/12)
     code, out, err = run(capsys, "train", SINE, "--data", SINE_DATA, "--optimizer", "bfgs", "--loss", "sse",
                          "--engine", "nnet", "--init-from", wts, "--max-iter", 10000, "--abstol", 1e-8,
                          "--reltol", 1e-9, "--json")
