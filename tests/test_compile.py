@@ -324,6 +324,7 @@ def test_onnx_export(tmp_path):
     model = specc.load(ROOT / "specs" / "two_io.spec")
     inputs = [x.float() for x in example_inputs(specc.parse(ROOT / "specs" / "two_io.spec"))]
     path = tmp_path / "two_io.onnx"
+    model.eval()  # export the inference graph (specc modules behave the same in both modes)
     torch.onnx.export(model, tuple(inputs), str(path))
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto)
