@@ -179,7 +179,7 @@ class NnetObjective:
 
     ``inputs`` is ``[rows, n_in]`` (or ``[rows]``), ``targets`` ``[rows, n_out]`` (or ``[rows]``).
     Two backends compute the same numbers to the last bit: ``"c"``, specc's compiled kernel
-    (specc/nnet_kernel.c, built when specc is installed; a call costs about a microsecond), and
+    (specc/nnet_kernel.c, built when specc is installed; a call costs about 2 µs), and
     ``"numpy"``, a vectorised port kept as its reference and as the fallback where the kernel is not
     built. The default is ``"c"`` when :data:`KERNEL` is loaded.
 
@@ -356,8 +356,9 @@ class _KernelCall:
     """One network's arguments for the C kernel, laid out once: a call passes three addresses."""
 
     def __init__(self, layout: NnetLayout, x: np.ndarray, t: np.ndarray, decay: float, weights: np.ndarray):
-        # The kernel reads these arrays through raw pointers, so they must outlive it: keep them here.
-        self.inputs, self.targets = np.ascontiguousarray(x), np.ascontiguousarray(t)
+        # The kernel reads these arrays through raw pointers, so they must outlive it: keep them here,
+        # as private copies that no caller can change or free under it.
+        self.inputs, self.targets = np.array(x, order="C"), np.array(t, order="C")
         # hidden, outputs, their errors and deltas, the hidden deltas: as specc_nnet's comment says.
         self.scratch = np.empty(2 * layout.n_hidden + 3 * layout.n_out)
         self.grad = np.empty(layout.n_weights)
