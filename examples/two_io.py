@@ -24,14 +24,18 @@ def head_losses(model, data) -> list[float]:
     return [F.mse_loss(out1, data["out1"]).item(), F.mse_loss(out2, data["out2"]).item()]
 
 
-def main() -> None:
+def teacher_data() -> dict[str, torch.Tensor]:
+    """Random inputs labelled by a teacher: the same spec with the weights of torch.manual_seed(1)."""
     torch.manual_seed(1)
     teacher = specc.load(SPEC)
     inputs = {"in1": torch.randn(ROWS, 5), "in2": torch.randn(ROWS, 5)}
     with torch.no_grad():
         out1, out2 = teacher(inputs["in1"], inputs["in2"])
-    data = {**inputs, "out1": out1, "out2": out2}
+    return {**inputs, "out1": out1, "out2": out2}
 
+
+def main() -> None:
+    data = teacher_data()
     torch.manual_seed(2)
     student = specc.load(SPEC)
     print("parameters:", ", ".join(f"{n} {list(p.shape)}" for n, p in student.named_parameters()))

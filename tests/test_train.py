@@ -344,3 +344,50 @@ def test_predict_refuses_weights_of_another_spec(tmp_path, capsys):
     missing.write_text(json.dumps({"W1": [[1.0]] * 4, "b1": [0.0] * 4, "W2": [[0.0] * 4]}))
     code, _, err = run(capsys, "predict", SINE, "--weights", missing, "--data", SINE_DATA)
     assert code == 1 and "no value for parameter 'b2'" in err
+
+
+# Each seed story as one command on its bundled data (README "Every story as one command"):
+# (spec, data file, arguments, the loss it must reach, relative tolerance)
+STORY_COMMANDS = [
+    ("cubic.spec", "cubic2000.csv", ["--optimizer", "bfgs", "--loss", "sse", "--seed", "0"], 8.817167, 1e-6),
+    ("cubic.spec", "cubic2000.csv", ["--optimizer", "sgd", "--lr", 1e-6, "--epochs", 10000, "--loss", "sse",
+                                     "--seed", "0"], 8.817167, 1e-5),
+    ("legendre.spec", "cubic2000.csv", ["--optimizer", "sgd", "--lr", 5e-6, "--epochs", 10000, "--loss", "sse"],
+     8.817169, 1e-5),
+    ("xor.spec", "xor.csv", ["--optimizer", "sgd", "--lr", 0.6, "--epochs", 5000, "--loss", "mse", "--dtype",
+                             "float64", "--seed", "0"], 0.00474796, 1e-5),
+    ("curve_tanh.spec", "curve100.csv", ["--optimizer", "adam", "--lr", 0.01, "--epochs", 2000, "--seed", "1"],
+     0.003355, 1e-2),
+]
+
+
+@pytest.mark.parametrize("spec, data, args, loss, rel", STORY_COMMANDS,
+                         ids=[f"{s}-{a[1]}" for s, _, a, _, _ in STORY_COMMANDS])
+def test_each_story_is_one_train_command(capsys, spec, data, args, loss, rel):
+    code, out, err = run(capsys, "train", ROOT / "specs" / spec, "--data", ROOT / "examples" / data, *args, "--json")
+    assert code == 0, err
+    assert json.loads(out)["loss"] == pytest.approx(loss, rel=rel)
+
+
+def test_two_io_command_trains_both_heads(capsys):
+    code, out, err = run(capsys, "train", ROOT / "specs" / "two_io.spec", "--data", ROOT / "examples" / "two_io.csv",
+                         "--optimizer", "adam", "--lr", 0.01, "--epochs", 300, "--batch-size", 64, "--seed", 2,
+                         "--json")
+    assert code == 0, err
+    # The sum of both heads' MSEs; untrained it is about 0.2 (0.08 + 0.14, examples/two_io.py).
+    assert json.loads(out)["loss"] < 0.002
+
+
+def test_bundled_story_data_is_what_make_data_writes(tmp_path):
+    import sys
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        import make_data
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    make_data.main(tmp_path)
+    for fresh in sorted(tmp_path.glob("*.csv")):
+        bundled, made = specc.data.read_table(ROOT / "examples" / fresh.name), specc.data.read_table(fresh)
+        assert list(bundled.arrays) == list(made.arrays), fresh.name
+        for name in made.arrays:  # float32 sin/matmul may differ in the last bit between processors
+            np.testing.assert_allclose(bundled.arrays[name], made.arrays[name], rtol=1e-6, atol=1e-7)
