@@ -80,7 +80,7 @@ def nnet_numpy_port(data) -> dict:
     layout = nnet_layout(model)
     objective = NnetObjective(layout, data["x"], data["y"], backend="numpy")
     result = vmmin(objective.value, tensors_to_wts(model, layout).numpy(), gradient=objective.gradient,
-                   max_iter=10000, abstol=1e-8, reltol=1e-9)
+                   max_iter=NNET["max_iter"], abstol=NNET["abstol"], reltol=NNET["reltol"])
     return {"mse": result.fmin / 50, "iterations": result.iterations, "evaluations": result.fn_evals}
 
 

@@ -23,7 +23,7 @@
 #include <Python.h>
 #include <math.h>
 
-/* Field order and types must match _NnetNet in specc/nnet.py. */
+/* Field order and types must match _Net in specc/nnet.py. */
 typedef struct {
     int n_in, n_hidden, n_out, rows, linout;
     double decay;

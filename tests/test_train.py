@@ -380,12 +380,13 @@ def test_two_io_command_trains_both_heads(capsys):
 
 def test_bundled_story_data_is_what_make_data_writes(tmp_path):
     import sys
+    saved = list(sys.path)  # make_data puts examples/ on the path to import the story scripts
     sys.path.insert(0, str(ROOT / "examples"))
     try:
         import make_data
+        make_data.main(tmp_path)
     finally:
-        sys.path.remove(str(ROOT / "examples"))
-    make_data.main(tmp_path)
+        sys.path[:] = saved
     for fresh in sorted(tmp_path.glob("*.csv")):
         bundled, made = specc.data.read_table(ROOT / "examples" / fresh.name), specc.data.read_table(fresh)
         assert list(bundled.arrays) == list(made.arrays), fresh.name
