@@ -15,8 +15,10 @@ demo: setup
 test: setup
 	$(PYTHON) -m pytest -q
 
+# bench_core.py: issue 8's targets (specc check start-up, compile time, compiled forward) as ratios in one run.
 # R's nnet is the sine story's reference: timed in the same run when Rscript is there.
 bench: setup
+	$(PYTHON) benchmarks/bench_core.py
 	@command -v Rscript >/dev/null || (apt-get update -qq && apt-get install -y -qq r-base-core r-cran-nnet >/dev/null) \
 		|| echo "R's nnet could not be installed: the benchmark quotes the issue's figures instead"
 	$(PYTHON) benchmarks/run.py

@@ -2,33 +2,34 @@
 
 User mistakes are :class:`SpecError`; they print as ``FILE:LINE:COL: error: …``
 with the source line and a caret, and exit with status 1, never a traceback.
+A usage mistake prints the usage of the command it was made in, and exits with 2.
+
+Every argument naming a spec is a path. Each command builds the spec's IR once and
+hands it on. Only the commands that need torch import it (train, predict, and
+reading weights): check, inspect, compile and ``draw -o x.dot`` start fast.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
-import networkx as nx
-
-from . import __version__, parse
-from .compile import emit_source
+from . import api
 from .errors import SpecError
-from .files import atomic_path
+from .files import atomic_path, bundled
+from .ir import Graph
 
 
 # ---------------------------------------------------------------- inspect
-def summary(graph: nx.DiGraph) -> dict:
+def summary(graph: Graph) -> dict:
     """What ``specc inspect`` reports, as plain data."""
     def shape(node):
         return list(graph.nodes[node]["shape"])
 
     params = {name: {"shape": shape(name), "role": graph.nodes[name]["role"], "init": graph.nodes[name]["init"]}
               for name in graph.graph["params"]}
-    nodes = {n: shape(n) for n in nx.lexicographical_topological_sort(graph, key=lambda n: graph.nodes[n]["order"])
-             if graph.nodes[n]["kind"] == "op" and graph.nodes[n]["name"]}
+    nodes = {n: shape(n) for n in graph.topological() if graph.nodes[n]["kind"] == "op" and graph.nodes[n]["name"]}
     count = sum(_numel(p["shape"]) for p in params.values())
     return {"file": graph.graph["file"], "inputs": {n: shape(n) for n in graph.graph["inputs"]},
             "outputs": {n: shape(n) for n in graph.graph["outputs"]}, "parameters": params,
@@ -65,48 +66,77 @@ def cmd_check(args) -> int:
     failed = 0
     for file in args.files:
         try:
-            graph = parse(Path(file))
+            if args.dump == "ast":
+                from .dump import dump_ast
+                sys.stdout.write(dump_ast(api.parse(Path(file))))
+                continue
+            ir = api.graph(Path(file))
         except SpecError as err:
             print(err.format(), file=sys.stderr)
             failed += 1
             continue
-        count = sum(_numel(list(graph.nodes[p]["shape"])) for p in graph.graph["params"])
-        print(f"{file}: ok ({len(graph.graph['params'])} parameters, {count} numbers)")
+        if args.dump == "ir":
+            from .dump import dump_ir
+            sys.stdout.write(dump_ir(ir))
+            continue
+        count = sum(_numel(list(ir.nodes[p]["shape"])) for p in ir.graph["params"])
+        print(f"{file}: ok ({len(ir.graph['params'])} parameters, {count} numbers)")
     return 1 if failed else 0
 
 
 def cmd_inspect(args) -> int:
-    info = summary(parse(Path(args.file)))
+    import json
+    ir = api.graph(Path(args.file))
+    info = summary(ir)
     if args.weights and args.json:
-        from .draw import connections_list
-        info["connections"] = connections_list(Path(args.file), weights=args.weights)
+        from .diagram import connections_list
+        info["connections"] = connections_list(ir, weights=args.weights)
     print(json.dumps(info, indent=2) if args.json else format_summary(info))
     if args.weights and not args.json:
-        from .draw import connections_text
-        print(connections_text(Path(args.file), weights=args.weights))
+        from .diagram import connections_text
+        print(connections_text(ir, weights=args.weights))
     return 0
 
 
 def cmd_compile(args) -> int:
-    source = emit_source(parse(Path(args.file)))
-    if args.output in (None, "-"):
+    from .compile import emit_source
+    to_stdout = args.output in (None, "-")
+    spec_file = recorded_name(args.file, None if to_stdout else args.output)
+    source = emit_source(api.graph(Path(args.file)), spec_file=spec_file)
+    if to_stdout:
         sys.stdout.write(source)
     else:
-        try:
-            with atomic_path(args.output, make_parents=False) as temporary:
-                temporary.write_text(source, encoding="utf-8")
-        except OSError as err:  # a missing folder or no permission: the user's to fix, not a traceback
-            raise SpecError(f"cannot write {args.output}: {err.strerror or err}") from None
+        _write_text(args.output, source)
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 
+def recorded_name(spec: str, output: str | None) -> str:
+    """The spec's name as a generated file records it: as given when relative, else relative to the
+    output file's folder (to the working directory for standard output); never an absolute path."""
+    if not os.path.isabs(spec):
+        return Path(spec).as_posix()
+    start = os.path.dirname(os.path.abspath(output)) if output else os.getcwd()
+    try:
+        return Path(os.path.relpath(spec, start)).as_posix()
+    except ValueError:  # another drive (Windows): no relative path exists
+        return Path(spec).name
+
+
+def _write_text(path: str | os.PathLike, text: str, make_parents: bool = False) -> None:
+    try:
+        with atomic_path(path, make_parents=make_parents) as temporary:
+            temporary.write_text(text, encoding="utf-8")
+    except OSError as err:  # a missing folder or no permission: the user's to fix, not a traceback
+        raise SpecError(f"cannot write {path}: {err.strerror or err}") from None
+
+
 def cmd_draw(args) -> int:
-    from .draw import draw, write_drawing
+    from .diagram import draw, write_drawing
     options = dict(rankdir=args.rankdir, title=args.title, show_shapes=args.show_shapes,
                    show_bias=not args.hide_bias, pos_color=args.pos_color, neg_color=args.neg_color,
                    width_range=tuple(args.width_range), weight_labels=args.weight_labels, max_units=args.max_units)
-    diagram = draw(Path(args.file), weights=args.weights, view=args.view, **options)
+    diagram = draw(api.graph(Path(args.file)), weights=args.weights, view=args.view, **options)
     write_drawing(diagram, args.output, dpi=args.dpi)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
@@ -114,41 +144,47 @@ def cmd_draw(args) -> int:
 
 def cmd_demo(args) -> int:
     """The main job: every bundled spec checked, summarised and compiled into ``--out``."""
-    specs = sorted(Path(args.specs).glob("*.spec"))
+    folder = Path(args.specs) if args.specs is not None else bundled("specs")
+    specs = sorted(folder.glob("*.spec"))
     if not specs:
-        raise SpecError(f"no .spec files in {args.specs}")
-    from .draw import draw_for_demo
+        raise SpecError(f"no .spec files in {folder}")
+    from .compile import emit_source
+    from .diagram import draw_for_demo
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for spec in specs:
-        graph = parse(spec)
-        print(format_summary(summary(graph)))
+        ir = api.graph(spec)
+        print(format_summary(summary(ir)))
         target = out / (spec.stem + ".py")
-        with atomic_path(target) as temporary:
-            temporary.write_text(emit_source(graph), encoding="utf-8")
+        _write_text(target, emit_source(ir))
         print(f"  compiled → {target}")
-        print(f"  drawn    → {draw_for_demo(spec, out / spec.stem)}\n")
+        print(f"  drawn    → {draw_for_demo(ir, out / spec.stem)}\n")
     # Training: the R nnet sine story, fitted from nnet's starting weights (under a second).
-    sine, data = Path(args.specs) / "sine_nnet.spec", Path(args.specs).parent / "examples" / "sine50.csv"
-    if sine.is_file() and data.is_file():
+    sine = folder / "sine_nnet.spec"
+    data = next((d for d in (folder.parent / "examples" / "sine50.csv", bundled("examples") / "sine50.csv")
+                 if d.is_file()), None)
+    if sine.is_file() and data is not None:
         from .train import sine_demo
         print(sine_demo(sine, data))
     else:
-        print(f"training step skipped: {sine} or {data} is missing")
+        print(f"training step skipped: {sine} or examples/sine50.csv is missing")
     return 0
 
 
 # ---------------------------------------------------------------- train, predict
 def cmd_train(args) -> int:
+    import json
+    if args.plot:
+        api.require("matplotlib", "--plot")  # before a long fit, not after it
     import torch
 
-    from . import load
+    from .api import load
     from .train import DTYPES, OPTIMIZERS, fit, format_result, plot_history, start_from, training_metadata
     from .weights import save_weights
     dtype = DTYPES[args.dtype] if args.dtype else OPTIMIZERS[args.optimizer].dtype or torch.float32
     if args.seed is not None:
         torch.manual_seed(args.seed)  # the compiler's initial values, then the mini-batch order
-    module = load(Path(args.spec)).to(dtype)
+    module = load(Path(args.spec)).to(dtype)  # the one IR of this command: the module carries it
     start_from(module, init_from=args.init_from, rang=args.rang)
     result = fit(module, args.data, loss=args.loss, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
                  max_iter=args.max_iter, batch_size=args.batch_size, momentum=args.momentum, abstol=args.abstol,
@@ -168,7 +204,7 @@ def cmd_train(args) -> int:
 def cmd_predict(args) -> int:
     import torch
 
-    from . import load
+    from .api import load
     from .data import columns_of, csv_text, write_csv
     from .train import predict
     module = load(Path(args.spec), weights=args.weights)  # in the weights' own precision
@@ -182,20 +218,61 @@ def cmd_predict(args) -> int:
 
 
 # ---------------------------------------------------------------- parser
+class _TrainTable:
+    """``choices`` from one of specc.train's tables, read only when a value is checked or help is shown:
+    building the parser must not import torch (``specc check`` never does)."""
+
+    def __init__(self, table: str):
+        self.table = table
+
+    def names(self) -> list[str]:
+        from . import train
+        return list(getattr(train, self.table))
+
+    def __contains__(self, value) -> bool:
+        return value in self.names()
+
+    def __iter__(self):
+        return iter(self.names())
+
+
+class _Version(argparse.Action):
+    """``--version``: specc's version, and whether the optional C kernel was built."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import importlib.util
+
+        from . import __version__
+        kernel = "built" if importlib.util.find_spec("specc._nnet_kernel") else "not built (its NumPy port runs)"
+        print(f"specc {__version__}\nnnet C kernel: {kernel}")
+        parser.exit()
+
+
+def _choices(table: str) -> dict:
+    """An option whose values are the names in a table of specc.train (listed by ``--help``)."""
+    return dict(choices=_TrainTable(table), metavar="NAME")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="specc", description="Compile network specs into PyTorch modules.")
-    parser.add_argument("--version", action="version", version=f"specc {__version__}")
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("check", help="parse and infer every size; report mistakes")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.set_defaults(run=cmd_check)
+    p.add_argument("--dump", choices=["ast", "ir"],
+                   help="print the AST (after parsing) or the IR (after inference) instead of 'ok' "
+                        "(formats: docs/ir.md)")
+    p.set_defaults(run=cmd_check, parser=p)
 
     p = sub.add_parser("inspect", help="inputs, outputs, parameters and node sizes")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--weights", metavar="W", help="also print these weights connection by connection (b->h1 …)")
-    p.set_defaults(run=cmd_inspect)
+    p.set_defaults(run=cmd_inspect, parser=p)
 
     p = sub.add_parser("draw", help="draw the network with Graphviz (neurons, layers or graph view)")
     p.add_argument("file", metavar="SPEC")
@@ -217,20 +294,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-units", type=int, default=32, metavar="N",
                    help="widest layer the default neuron view takes (default 32)")
     p.add_argument("--dpi", type=float, help="resolution of a .png (Graphviz's default: 96)")
-    p.set_defaults(run=cmd_draw)
+    p.set_defaults(run=cmd_draw, parser=p)
 
     p = sub.add_parser("compile", help="write standalone PyTorch source")
     p.add_argument("file", metavar="FILE")
     p.add_argument("-o", "--output", metavar="OUT.py", help="file to write (default: standard output)")
-    p.set_defaults(run=cmd_compile)
+    p.set_defaults(run=cmd_compile, parser=p)
 
-    from .train import DTYPES, ENGINES, LOSSES, OPTIMIZERS
     p = sub.add_parser("train", help="fit a spec's parameters to data (CSV or NPZ)")
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--data", required=True, metavar="FILE",
                    help="CSV (header row) or NPZ named after the spec's inputs and outputs; vectors as h[1] … h[n]")
-    p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adam", help="default: adam")
-    p.add_argument("--loss", choices=list(LOSSES), default="mse", help="default: mse (summed over outputs)")
+    p.add_argument("--optimizer", default="adam", help="%(choices)s (default: adam)", **_choices("OPTIMIZERS"))
+    p.add_argument("--loss", default="mse", help="%(choices)s (default: mse, summed over outputs)",
+                   **_choices("LOSSES"))
     p.add_argument("--lr", type=float, help="learning rate (default: the optimizer's own)")
     p.add_argument("--epochs", type=int, help="passes over the data, first-order optimizers (default 1000)")
     p.add_argument("--max-iter", type=int, help="iterations of lbfgs/bfgs (default 100, as nnet)")
@@ -241,8 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "(bfgs default 1e-8)")
     p.add_argument("--decay", type=float, default=0.0, help="weight decay: adds decay·Σw² (nnet's)")
     p.add_argument("--seed", type=int, help="seed for the initial values and the mini-batch order")
-    p.add_argument("--dtype", choices=list(DTYPES), help="default: float64 for bfgs, else float32")
-    p.add_argument("--engine", choices=list(ENGINES), default="autograd",
+    p.add_argument("--dtype", help="%(choices)s (default: float64 for bfgs, else float32)", **_choices("DTYPES"))
+    p.add_argument("--engine", default="autograd", **_choices("ENGINES"),
                    help="bfgs only, how f and its gradient are computed: autograd (the module; default), "
                         "numpy (a NumPy tape of the spec), nnet (R nnet's own arithmetic; one-hidden-layer specs)")
     p.add_argument("--init-from", metavar="FILE",
@@ -252,24 +329,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="LOSS.png", help="draw the loss curve")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no 'wrote' lines")
-    p.set_defaults(run=cmd_train)
+    p.set_defaults(run=cmd_train, parser=p)
 
     p = sub.add_parser("predict", help="the outputs of a trained spec on new inputs, as CSV")
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--weights", required=True, metavar="W", help="safetensors or JSON weights")
     p.add_argument("--data", required=True, metavar="FILE", help="CSV or NPZ with the spec's inputs")
     p.add_argument("-o", "--output", metavar="PREDS.csv", help="file to write (default: standard output)")
-    p.set_defaults(run=cmd_predict)
+    p.set_defaults(run=cmd_predict, parser=p)
 
     p = sub.add_parser("demo", help="run the bundled specs through the whole pipeline")
-    p.add_argument("--specs", default="specs", help="folder of .spec files (default: specs)")
+    p.add_argument("--specs", metavar="FOLDER", help="folder of .spec files (default: the specs specc ships)")
     p.add_argument("--out", default="out", help="folder for what the demo writes (default: out)")
-    p.set_defaults(run=cmd_demo)
+    p.set_defaults(run=cmd_demo, parser=p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse hands a subcommand's unknown options up to the top: report them in its usage
+        _unrecognized(args.parser, unknown)
     try:
         return args.run(args)
     except SpecError as err:
@@ -281,3 +361,15 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `specc inspect … | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
+
+
+def _unrecognized(parser: argparse.ArgumentParser, unknown: list[str]) -> None:
+    import difflib
+    message = f"unrecognized arguments: {' '.join(unknown)}"
+    options = [o for action in parser._actions for o in action.option_strings]
+    for word in unknown:
+        close = difflib.get_close_matches(word.partition("=")[0], options, n=1) if word.startswith("-") else []
+        if close:
+            message += f" (did you mean {close[0]}?)"
+            break
+    parser.error(message)

@@ -2,10 +2,13 @@
 
 One code generator serves both ``specc compile`` and ``specc.load``, so the
 file a user imports and the module specc hands back cannot drift apart.
+Each operation is written from its row in :mod:`specc.ops`; a sum of matrix
+products and a bias is written as ``F.linear``/``torch.addmm`` (one kernel per
+product, the bias folded into the first), as a hand-tuned module would be.
 Spec identifiers reach the generated code only as checked Python identifiers
 (renamed by :func:`python_name` where Python needs it) or as ``repr`` string
 literals; numbers only as literals this module formats. The spec text itself
-is never evaluated.
+is never evaluated. Writing source needs no torch; :func:`load_module` imports it.
 """
 from __future__ import annotations
 
@@ -16,23 +19,17 @@ import math
 import re
 import types
 
-import networkx as nx
-import torch.nn
-
-from .functions import ARITHMETIC, FUNCTIONS, evaluate
-from .graph import _ordered, needed, source_text
+from .lower import collector_paused, source_text
 from .inits import INITIALIZERS, number
+from .ir import Graph
+from .layout import WIDTH, code_lines, comment, string_literal, wrap
+from .ops import ADD, ATOM, MUL, OPS, PYTHON_ARITHMETIC, UNARY
 
 # Names the generated module itself uses; a spec name equal to one is renamed.
 GENERATED_NAMES = frozenset({"self", "torch", "nn", "F", "math", "NamedTuple", "Outputs", "batch_size",
-                             "check_input", "getattr", "__debug__"})
-
-_ATOM, _POW, _UNARY, _MUL, _ADD = 100, 90, 80, 70, 60
+                             "input_error", "getattr", "__debug__"})
+FORWARD_WIDTH = WIDTH - 8  # forward's body is indented by 8
 _MAX_HEIGHT = 50  # operations nested in one line of forward before a temporary takes over
-_BINARY = {"add": ("+", _ADD), "sub": ("-", _ADD), "mul": ("*", _MUL), "div": ("/", _MUL)}
-# Python's own float arithmetic, where it can stand for PyTorch's (not pow: 2^0.5 rounds differently).
-_PYTHON_ARITHMETIC = {op: fn for op, fn in ARITHMETIC.items() if op != "pow"} | {
-    "identity": lambda v: v, "linear": lambda v: v}
 
 
 def python_name(name: str, taken: set[str] | frozenset = frozenset()) -> str:
@@ -69,24 +66,32 @@ def class_name(file: str) -> str:
     return name
 
 
-def comment(text: str) -> str:
-    """Text safe inside a ``#`` comment: control and line-breaking characters are escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def _attribute(name: str) -> str:
     """``self.W1``, or ``getattr(self, 'class')`` where attribute syntax would not work."""
     plain = not keyword.iskeyword(name) and not name.startswith("__")
     return f"self.{name}" if plain else f"getattr(self, {name!r})"
 
 
+def _paren(text: str, prec: int, least: int) -> str:
+    return text if prec >= least else f"({text})"
+
+
+def _literal(value: float) -> tuple[str, int]:
+    text = number(value)
+    return text, (UNARY if text.startswith("-") else ATOM)
+
+
+def dims_text(shape: tuple[int, ...]) -> str:
+    return f"[{', '.join(map(str, shape))}]" if shape else ""
+
+
 class _Writer:
-    def __init__(self, graph: nx.DiGraph):
+    def __init__(self, graph: Graph):
         self.g = graph
         self.locals: dict[str, str] = {}  # node id → Python local name
         self.needs_batch = False
         taken: set[str] = set()
-        spec_names = graph.graph["inputs"] + [n for n in _ordered(graph)
+        spec_names = graph.graph["inputs"] + [n for n in graph.topological()
                                               if graph.nodes[n]["kind"] == "op" and graph.nodes[n]["name"]]
         for name in sorted(spec_names, key=lambda n: python_name(n) != n):  # unchanged names first
             self.locals[name] = python_name(name, taken)
@@ -97,13 +102,12 @@ class _Writer:
     # ------------------------------------------------------------ expressions
     def code(self, node: str) -> tuple[str, int]:
         if node in self.locals:
-            return self.locals[node], _ATOM
+            return self.locals[node], ATOM
         attrs = self.g.nodes[node]
         if attrs["kind"] == "param":
-            return _attribute(node), _ATOM
+            return _attribute(node), ATOM
         if attrs["kind"] == "const":
-            text = f"math.{attrs['name']}" if attrs.get("name") else number(attrs["value"])
-            return text, _ATOM
+            return (f"math.{attrs['name']}", ATOM) if attrs.get("name") else _literal(attrs["value"])
         return self.definition(node)
 
     def definition(self, node: str) -> tuple[str, int]:
@@ -115,33 +119,33 @@ class _Writer:
     def number(self, node: str) -> float | None:
         """The value of a node computed from numbers alone (no input, no parameter), else None.
 
-        Computed once, here, as PyTorch computes it in float64: ``sqrt(2)`` or
-        ``1/0`` in a spec mean what they would mean on a tensor.
+        Computed once, here, in float64 by the operation's NumPy rule: ``sqrt(2)`` or ``1/0`` in a
+        spec mean what they would mean on a float64 tensor (to the last bit for + - * / and sqrt).
         """
         if node not in self.numbers:
             attrs = self.g.nodes[node]
             value = None
             if attrs["kind"] == "const":
                 value = float(attrs["value"])
-            elif attrs["kind"] == "op":
+            elif attrs["kind"] == "op" and OPS[attrs["op"]].foldable:
                 values = [self.number(a) for a in attrs["args"]]
                 if None not in values:
-                    value = evaluate(attrs["op"], *values)
+                    value = OPS[attrs["op"]].fold(*values)
             self.numbers[node] = value
         return self.numbers[node]
 
     def _as_literal(self, node: str) -> bool:
         """Numbers-only arithmetic stays readable (``2 * math.pi``) where Python's float arithmetic gives
-        exactly the value PyTorch would; anything else (a function call, ``1/0``, ``2^0.5``) is written
-        as its computed value."""
+        exactly the folded value; anything else (a function call, ``1/0``, ``2^0.5``) is written as its
+        computed value."""
         value = self.number(node)
         attrs = self.g.nodes[node]
         if value is None or attrs["kind"] != "op":
             return False
-        if attrs["op"] not in _PYTHON_ARITHMETIC:
+        if attrs["op"] not in PYTHON_ARITHMETIC:
             return True
         try:
-            python = _PYTHON_ARITHMETIC[attrs["op"]](*(self.number(a) for a in attrs["args"]))
+            python = PYTHON_ARITHMETIC[attrs["op"]](*(self.number(a) for a in attrs["args"]))
         except ArithmeticError:
             return True
         return not (python == value or (math.isnan(python) and math.isnan(value)))
@@ -150,7 +154,7 @@ class _Writer:
         """The node's code as a tensor of ``shape``: a number becomes a tensor like the module's own."""
         text, prec = self.code(node)
         if self.number(node) is None:
-            return _paren(text, prec, _ATOM)
+            return _paren(text, prec, ATOM)
         reference = self.reference()
         dims = "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
         if "batch_size" in shape:
@@ -171,42 +175,90 @@ class _Writer:
         text, prec = self.code(node)
         attrs = self.g.nodes[node]
         if vector_partner and attrs["batched"] and attrs["shape"] == ():
-            text, prec = f"{_paren(text, prec, _ATOM)}.unsqueeze(-1)", _ATOM  # [B] → [B, 1] to meet [B, n]
+            text, prec = f"{_paren(text, prec, ATOM)}.unsqueeze(-1)", ATOM  # [B] → [B, 1] to meet [B, n]
         return _paren(text, prec, least)
 
     def expression(self, node: str) -> tuple[str, int]:
         attrs = self.g.nodes[node]
-        op, args = attrs["op"], attrs["args"]
-        shapes = [self.g.nodes[a]["shape"] for a in args]
-        if op in _BINARY:
-            symbol, prec = _BINARY[op]
-            left = self.operand(args[0], prec, len(shapes[1]) > 0)
-            right = self.operand(args[1], prec + 1, len(shapes[0]) > 0)
-            return f"{left} {symbol} {right}", prec
-        if op == "pow":
-            left = self.operand(args[0], _POW + 1, len(shapes[1]) > 0)
-            return f"{left} ** {self.operand(args[1], _UNARY, len(shapes[0]) > 0)}", _POW
-        if op == "neg":
-            return f"-{self.operand(args[0], _UNARY)}", _UNARY
-        if op == "matmul":
+        row, args = OPS[attrs["op"]], attrs["args"]
+        if row.name in ("add", "sub"):
+            fused = self.affine_sum(node)
+            if fused is not None:
+                return fused
+        if row.shape == "product":
             return self.product(args[0], args[1])
-        if op == "concat":
-            return f"torch.cat([{', '.join(self.concat_part(a, attrs['batched']) for a in args)}], dim=-1)", _ATOM
-        text, prec = self.code(args[0])
-        if op in ("identity", "linear"):
-            return text, prec
-        return FUNCTIONS[op].code([text]), _ATOM
+        if row.shape == "concat":
+            return row.code([self.concat_part(a, attrs["batched"]) for a in args]), row.precedence
+        if row.shape == "broadcast":  # a per-sample scalar meeting a vector gets a unit axis
+            shapes = [self.g.nodes[a]["shape"] for a in args]
+            parts = [self.operand(a, row.operand_precedence(i), len(shapes[1 - i]) > 0) for i, a in enumerate(args)]
+            return row.code(parts), row.precedence
+        if row.passes_through:
+            return self.code(args[0])
+        return row.code([self.operand(a, row.operand_precedence(i)) for i, a in enumerate(args)]), row.precedence
+
+    def _inline_terms(self, node: str) -> list[tuple[str, int]]:
+        """The terms of a sum written in this line (through + and - not held in a local), with signs."""
+        terms, stack = [], [(node, 1)]
+        while stack:
+            current, sign = stack.pop()
+            attrs = self.g.nodes[current]
+            if attrs.get("op") in ("add", "sub") and (current == node or current not in self.locals) \
+                    and self.number(current) is None:
+                left, right = attrs["args"]
+                stack += [(right, -sign if attrs["op"] == "sub" else sign), (left, sign)]
+            else:
+                terms.append((current, sign))
+        return terms
+
+    def _linear_term(self, node: str) -> bool:
+        """A batched ``W·x``: a matrix times a per-sample vector, which F.linear/addmm compute."""
+        attrs = self.g.nodes[node]
+        if attrs.get("op") != "matmul" or node in self.locals:
+            return False
+        left, right = (self.g.nodes[a] for a in attrs["args"])
+        return len(left["shape"]) == 2 and len(right["shape"]) == 1 and right["batched"]
+
+    def affine_sum(self, node: str) -> tuple[str, int] | None:
+        """``W1·x1 + V1·x2 + b (+ rest)`` as ``F.linear(torch.cat([x1, x2], dim=-1), torch.cat([W1, V1],
+        dim=1), b) + rest``: one GEMM for every per-sample product of the sum, the bias inside it.
+        Joining the products measured faster than one addmm each (benchmarks/bench_core.py); the
+        parameters stay the spec's own, joined on each call. None when the sum has no such product."""
+        terms = self._inline_terms(node)
+        products = [t for t in terms if self._linear_term(t[0])]
+        if not products:
+            return None
+        rows = self.g.nodes[node]["shape"]
+        bias = next((t for t in terms if t[1] > 0 and self.g.nodes[t[0]]["kind"] == "param"
+                     and self.g.nodes[t[0]]["shape"] == rows), None)
+        inputs, weights = [], []
+        for term, sign in products:
+            weight, x = self.g.nodes[term]["args"]
+            inputs.append(self.operand(x, ATOM))
+            weights.append(self.operand(weight, ATOM) if sign > 0 else f"-{self.operand(weight, UNARY)}")
+        extra = f", {self.operand(bias[0], ATOM)}" if bias else ""
+        if len(products) == 1:
+            text = f"F.linear({inputs[0]}, {weights[0]}{extra})"
+        else:
+            text = f"F.linear(torch.cat([{', '.join(inputs)}], dim=-1), torch.cat([{', '.join(weights)}], dim=1){extra})"
+        prec = ATOM
+        folded = {t for t, _ in products} | ({bias[0]} if bias else set())
+        for term, sign in terms:
+            if term not in folded:
+                part = self.operand(term, ADD + 1, vector_partner=True)
+                text, prec = f"{text} {'+' if sign > 0 else '-'} {part}", ADD
+        return text, prec
 
     def product(self, left: str, right: str) -> tuple[str, int]:
         """``A·v`` and ``u·v``; a scalar on the right counts as a vector of size 1."""
         matrix = len(self.g.nodes[left]["shape"]) == 2
         scalar = self.g.nodes[right]
         if matrix and scalar["shape"] == () and not scalar["batched"]:  # A[m, 1]·s is s times A's column
-            return f"{self.operand(left, _ATOM)}[:, 0] * {self.operand(right, _MUL + 1)}", _MUL
+            return f"{self.operand(left, ATOM)}[:, 0] * {self.operand(right, MUL + 1)}", MUL
         if matrix:  # A·v is v @ A.T on a batch of rows, as nn.Linear computes it
-            return f"{self.operand(right, _MUL, vector_partner=True)} @ {self.operand(left, _ATOM)}.T", _MUL
-        return (f"({self.operand(left, _MUL, vector_partner=True)} * "
-                f"{self.operand(right, _MUL + 1, vector_partner=True)}).sum(-1)"), _ATOM
+            return f"F.linear({self.operand(right, ATOM, vector_partner=True)}, {self.operand(left, ATOM)})", ATOM
+        return (f"({self.operand(left, MUL, vector_partner=True)} * "
+                f"{self.operand(right, MUL + 1, vector_partner=True)}).sum(-1)"), ATOM
 
     def concat_part(self, node: str, batched: bool) -> str:
         """One part of a concat as a [B, n] tensor (or [n] when nothing in the concat varies per sample)."""
@@ -227,12 +279,10 @@ class _Writer:
     # ------------------------------------------------------------ statements
     def forward_lines(self) -> list[str]:
         g = self.g
-        outputs = g.graph["outputs"]
-        wanted = needed(g)
-        consumers = {n: sum(len(d["positions"]) for _, _, d in g.out_edges(n, data=True)) for n in g}
+        wanted = g.ancestors(g.graph["outputs"])
         height: dict[str, int] = {}  # how deep the code written so far for an unnamed node nests
         lines = []
-        for node in _ordered(g):
+        for node in g.topological():
             attrs = g.nodes[node]
             self.number(node)  # in dependency order, so that computing numbers never recurses deeply
             if node not in wanted or attrs["kind"] != "op":
@@ -240,17 +290,18 @@ class _Writer:
             height[node] = 1 + max((height.get(a, 0) for a in attrs["args"] if a not in self.locals), default=0)
             if attrs["name"]:
                 text, _ = self.definition(node)
-                stmt = source_text(g.graph["source"], attrs["stmt_span"])
-                lines.append(f"{self.locals[node]} = {text}  # line {attrs['stmt_span'].line}: {comment(stmt)}")
-            elif consumers[node] > 1 or height[node] >= _MAX_HEIGHT:
+                statement = comment(source_text(g.graph["source"], attrs["stmt_span"]))
+                lines += code_lines(f"{self.locals[node]} = {text}",
+                                    f"line {attrs['stmt_span'].line}: {statement}")
+            elif g.uses(node) > 1 or height[node] >= _MAX_HEIGHT:
                 # used twice (e.g. a function argument): compute it once; or too deep for one line
                 name = python_name(attrs.get("hint") or "t", self.taken)
                 self.taken.add(name)
                 text, _ = self.definition(node)
-                lines.append(f"{name} = {text}  # {comment(attrs['label'])}")
+                lines += code_lines(f"{name} = {text}", comment(attrs["label"]))
                 self.locals[node] = name
         returned = []
-        for name in outputs:
+        for name in g.graph["outputs"]:
             attrs = g.nodes[name]
             if g.graph["inputs"] and not attrs["batched"]:  # same value for every sample
                 self.needs_batch = True
@@ -259,110 +310,152 @@ class _Writer:
             else:
                 text = self.tensor(name, ())
             returned.append(text)
-        if len(returned) == 1:
-            lines.append(f"return {returned[0]}")
-        else:
-            lines.append(f"return Outputs({', '.join(returned)})")
-        checks = []
-        for i in g.graph["inputs"]:  # every input after the first has the first one's batch size
-            size = g.nodes[i]["shape"][0] if g.nodes[i]["shape"] else None
-            batch = f", {self.locals[g.graph['inputs'][0]]}.shape[0]" if checks else ""
-            checks.append(f"check_input({self.locals[i]}, {i!r}, {size}{batch})")
+        lines += wrap(f"return {returned[0]}" if len(returned) == 1 else f"return Outputs({', '.join(returned)})",
+                      width=FORWARD_WIDTH)
+        head = self.input_check()
         if self.needs_batch:
-            checks.append(f"batch_size = {self.locals[g.graph['inputs'][0]]}.shape[0]")
-        return checks + lines
+            head.append(f"batch_size = {self.locals[g.graph['inputs'][0]]}.shape[0]")
+        return head + lines
+
+    def input_check(self) -> list[str]:
+        """One condition over every input (shape, and one batch size for all), checked on each call
+        unless ``check_inputs`` is switched off; the precise message is built only on failure."""
+        names = [self.locals[i] for i in self.g.graph["inputs"]]
+        if not names:
+            return []
+        inputs = self.g.graph["inputs"]
+        first, size = names[0], lambda i: self.g.nodes[i]["shape"][0] if self.g.nodes[i]["shape"] else None
+        # .shape builds a new torch.Size on each access (~0.3 µs): each test reads it at most twice.
+        tests = [f"isinstance({name}, torch.Tensor)" for name in names]
+        for k, (i, name) in enumerate(zip(inputs, names)):
+            if k and size(i) == size(inputs[0]):  # the same shape as the first input, batch size included
+                tests.append(f"{name}.shape == {first}.shape")
+                continue
+            tests += [f"{name}.dim() == 2", f"{name}.shape[1] == {size(i)}"] if size(i) else [f"{name}.dim() == 1"]
+            if k:
+                tests.append(f"{name}.shape[0] == {first}.shape[0]")
+        sizes = tuple(size(i) for i in inputs)
+        values = f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
+        condition = f"if self.check_inputs and not ({' and '.join(tests)}):"
+        if len(condition) > FORWARD_WIDTH:
+            condition = ["if self.check_inputs and not ("] + [
+                "    " + line for line in _packed(tests, " and ", FORWARD_WIDTH - 4)] + ["):"]
+        return ([condition] if isinstance(condition, str) else condition) + wrap(
+            f"raise input_error({tuple(inputs)!r}, {sizes!r}, {values})", "    ", FORWARD_WIDTH)
 
 
-def _literal(value: float) -> tuple[str, int]:
-    text = number(value)
-    return text, (_UNARY if text.startswith("-") else _ATOM)
+def _packed(parts: list[str], joint: str, width: int) -> list[str]:
+    """``parts`` joined by ``joint`` on as few lines of at most ``width`` as whole parts allow;
+    each continuation line starts with the joint's word (``and …``)."""
+    lines = [parts[0]]
+    for part in parts[1:]:
+        if len(lines[-1]) + len(joint) + len(part) <= width:
+            lines[-1] += joint + part
+        else:
+            lines.append(joint.strip() + " " + part)
+    return lines
 
 
-def _paren(text: str, prec: int, least: int) -> str:
-    return text if prec >= least else f"({text})"
+_INPUT_ERROR = '''
 
 
-def _source_literal(text: str, indent: str) -> str:
-    lines = text.splitlines(keepends=True) or [""]
-    if len(lines) == 1:
-        return repr(lines[0])
-    return "(\n" + "".join(f"{indent}    {line!r}\n" for line in lines) + f"{indent})"
-
-
-_CHECK_INPUT = '''
-
-def check_input(value: torch.Tensor, name: str, size: int | None, batch: int | None = None) -> None:
-    """Raise a clear error unless value has shape [B, size] ([B] for a scalar input), B = batch if given."""
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"input {name!r} must be a torch.Tensor, got {type(value).__name__}")
-    expected = [] if size is None else [size]
-    if value.dim() != 1 + len(expected) or list(value.shape[1:]) != expected or batch not in (None, value.shape[0]):
-        wanted = "[" + ("B" if batch is None else str(batch)) + "".join(f", {s}" for s in expected) + "]"
-        raise ValueError(f"input {name!r} must have shape {wanted}, got {list(value.shape)}")
+def input_error(names: tuple, sizes: tuple, values: tuple) -> Exception:
+    """Why inputs were refused: each must have shape [B, size] ([B] for a scalar), one B for all."""
+    batch = None
+    for name, size, value in zip(names, sizes, values):
+        if not isinstance(value, torch.Tensor):
+            return TypeError(f"input {name!r} must be a torch.Tensor, got {type(value).__name__}")
+        expected = [] if size is None else [size]
+        if value.dim() != 1 + len(expected) or list(value.shape[1:]) != expected \\
+                or batch not in (None, value.shape[0]):
+            wanted = ", ".join(["B" if batch is None else str(batch)] + [str(s) for s in expected])
+            return ValueError(f"input {name!r} must have shape [{wanted}], got {list(value.shape)}")
+        batch = value.shape[0]
+    return ValueError("the inputs' shapes do not fit the spec")
 '''
 
 
-def emit_source(graph: nx.DiGraph) -> str:
-    """Standalone PyTorch source for the spec: imports only torch and the standard library."""
+def _signature(graph: Graph, names: list[str]) -> str:
+    return ", ".join(f"{n}{dims_text(graph.nodes[n]['shape'])}" for n in names)
+
+
+def emit_source(graph: Graph, spec_file: str | None = None) -> str:
+    """Standalone PyTorch source for the spec: imports only torch and the standard library.
+
+    ``spec_file`` is the name the file records for its spec (default: the IR's own file name).
+    """
     g = graph
-    file = g.graph["file"]
-    cls = class_name(file)
+    file = g.graph["file"] if spec_file is None else spec_file
+    cls = class_name(g.graph["file"])
     writer = _Writer(g)
     forward = writer.forward_lines()
     inputs = [writer.locals[i] for i in g.graph["inputs"]]
     outputs = g.graph["outputs"]
-
-    def signature(names):
-        return ", ".join(f"{n}{list(g.nodes[n]['shape'])}" if g.nodes[n]["shape"] else n for n in names)
-
-    out = [f"# Generated by specc from {comment(file)}. Edit the spec and run `specc compile` again,",
-           "# rather than editing this file.", "from __future__ import annotations", "", "import math",
-           "from typing import NamedTuple", "", "import torch", "from torch import nn",
-           "from torch.nn import functional as F", _CHECK_INPUT]
-    if len(outputs) > 1:
-        taken: set[str] = set()
-        out += ["", "class Outputs(NamedTuple):"]
-        for name in outputs:
-            field = field_name(name, taken)
-            taken.add(field)
-            out.append(f"    {field}: torch.Tensor" + (f"  # {comment(name)}" if field != name else ""))
-        out.append("")
-    out += ["", f"class {cls}(nn.Module):",
-            f'    """{comment(signature(g.graph["inputs"]))} -> {comment(signature(outputs))}"""', "",
-            f"    spec_file = {file!r}",
-            f"    spec_inputs = {tuple(g.graph['inputs'])!r}",
-            f"    spec_outputs = {tuple(outputs)!r}",
-            f"    spec_source = {_source_literal(g.graph['source'], '    ')}", "",
+    signature = f"{_signature(g, g.graph['inputs'])} -> {_signature(g, outputs)}"
+    body = ["", f"class {cls}(nn.Module):", *wrap(f'"""{comment(signature)}"""', "    ", docstring=True), "",
+            f"    spec_file = {string_literal(file, '    ')}",
+            *wrap(f"spec_inputs = {tuple(g.graph['inputs'])!r}", "    "),
+            *wrap(f"spec_outputs = {tuple(outputs)!r}", "    "),
+            f"    spec_source = {string_literal(g.graph['source'], '    ')}",
+            "    check_inputs = True  # False skips the shape check on each call (torch.compile, export)", "",
             "    def __init__(self) -> None:", "        super().__init__()"]
     for name in g.graph["params"]:
         attrs = g.nodes[name]
         shape = ", ".join(map(str, attrs["shape"])) if attrs["shape"] else "()"
         created = f"nn.Parameter(torch.empty({shape}))"
         role = {"weight": "  # weight", "bias": "  # bias"}.get(attrs["role"], "")
-        out.append(f"        self.{name} = {created}{role}" if _attribute(name).startswith("self.")
-                   else f"        self.register_parameter({name!r}, {created}){role}")
-    out += ["        self.reset_parameters()", "", "    def reset_parameters(self) -> None:",
-            "        # In order of first appearance, so a fixed torch.manual_seed gives fixed numbers."]
+        body += wrap((f"self.{name} = {created}" if _attribute(name).startswith("self.")
+                      else f"self.register_parameter({name!r}, {created})") + role, "        ")
+    body += ["        self.reset_parameters()", "", "    def reset_parameters(self) -> None:",
+             "        # In order of first appearance, so a fixed torch.manual_seed gives fixed numbers."]
     for name in g.graph["params"]:
         attrs = g.nodes[name]
-        out.append("        " + INITIALIZERS[attrs["init"]].code(_attribute(name), attrs["init_args"]))
+        body += wrap(INITIALIZERS[attrs["init"]].code(_attribute(name), attrs["init_args"]), "        ")
     if not g.graph["params"]:
-        out.append("        pass")
+        body.append("        pass")
+    body += ["", "    def extra_repr(self) -> str:",  # the spec file, inputs -> outputs, every parameter
+             '        shapes = ", ".join(f"{name}{list(p.shape)}" for name, p in self.named_parameters())',
+             '        return f"{self.spec_file}: {\' \'.join(self.__doc__.split())}\\nparameters: {shapes or \'none\'}"']
     args = "".join(f", {a}: torch.Tensor" for a in inputs)
     result = "Outputs" if len(outputs) > 1 else "torch.Tensor"
-    out += ["", f"    def forward(self{args}) -> {result}:"]
-    out += ["        " + line for line in forward]
-    return "\n".join(out) + "\n"
+    body += ["", *wrap(f"def forward(self{args}) -> {result}:", "    ")]
+    body += ["        " + line for line in forward]
+    if len(outputs) > 1:
+        taken: set[str] = set()
+        fields = ["", "", "class Outputs(NamedTuple):"]
+        for name in outputs:
+            field = field_name(name, taken)
+            taken.add(field)
+            fields.append(f"    {field}: torch.Tensor" + (f"  # {comment(name)}" if field != name else ""))
+        body = fields + [""] + body
+    text = "\n".join(body)
+    imports = [line for line, used in (
+        ("import math", re.search(r"\bmath\.", text)),
+        ("from typing import NamedTuple", len(outputs) > 1)) if used]
+    imports += ["", "import torch", "from torch import nn"]
+    if re.search(r"\bF\.", text):
+        imports.append("from torch.nn import functional as F")
+    head = [f"# Generated by specc from {comment(file)}. Edit the spec and run `specc compile` again,",
+            "# rather than editing this file."]
+    head += imports if imports[0] else imports[1:]
+    checked = _INPUT_ERROR if g.graph["inputs"] else "\n"
+    return "\n".join(head) + checked + "\n" + text + "\n"
 
 
-def load_module(graph: nx.DiGraph) -> torch.nn.Module:
+def _digest(source: str) -> str:
+    return hashlib.sha1(source.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def load_module(graph: Graph):
     """An instance of the class :func:`emit_source` writes, loaded the way ``import`` would load that file."""
-    source = emit_source(graph)
-    digest = hashlib.sha1(source.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-    filename = f"<specc {digest}>"
-    module = types.ModuleType(f"specc_generated_{digest}")
+    with collector_paused():
+        source = emit_source(graph)
+        code = compile(source, filename := f"<specc {_digest(source)}>", "exec")
+    module = types.ModuleType(f"specc_generated_{_digest(source)}")
     module.__file__ = filename
     # Registered so that inspect.getsource, tracebacks and torch.compile can see the generated lines.
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
-    exec(compile(source, filename, "exec"), module.__dict__)  # our generated code, not spec text
-    return getattr(module, class_name(graph.graph["file"]))()
+    exec(code, module.__dict__)  # our generated code, not spec text
+    instance = getattr(module, class_name(graph.graph["file"]))()
+    instance.spec_ir = graph  # a plain attribute: not in state_dict, and fit/draw/data need not rebuild it
+    return instance

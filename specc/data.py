@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-import networkx as nx
 import numpy as np
 import torch
 
 from .errors import DataError, Span
 from .files import atomic_path
-from .graph import spec_graph
+from .lower import spec_graph
 
 
 @dataclass(frozen=True)
@@ -246,7 +245,8 @@ def _expected(node: Node) -> str:
         return f"a column '{node.name}'"
     if node.size == 1:
         return f"a column '{node.name}' or '{node.name}[1]'"
-    return f"columns '{node.name}[1]' … '{node.name}[{node.size}]', or one array '{node.name}' of shape [rows, {node.size}]"
+    return (f"columns '{node.name}[1]' … '{node.name}[{node.size}]', or one array '{node.name}' "
+            f"of shape [rows, {node.size}]")
 
 
 def _whole(table: Table, node: Node, array: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Files specc writes (generated source, weights, predictions, pictures) appear whole or not at all."""
+"""Files specc writes (generated source, weights, predictions, pictures) appear whole or not at all;
+and where the files specc ships (bundled specs, example data) are."""
 from __future__ import annotations
 
 import os
@@ -30,3 +31,19 @@ def atomic_path(path: str | os.PathLike, make_parents: bool = True) -> Iterator[
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+# The bundled specs (specs/*.spec) and example data (examples/*.csv, examples/*.json) live at the
+# repository's root; setup.py copies them into the package (specc/specs, specc/examples) when it
+# builds a wheel, so an installed specc has them wherever it runs.
+BUNDLED = ("specs", "examples")
+
+
+def bundled(folder: str) -> Path:
+    """The folder of bundled files, ``'specs'`` or ``'examples'``: inside the installed package, else
+    (a source checkout, an editable install) the repository's own folder."""
+    if folder not in BUNDLED:
+        raise ValueError(f"no bundled folder '{folder}' (there are: {', '.join(BUNDLED)})")
+    package = Path(__file__).resolve().parent
+    inside = package / folder
+    return inside if inside.is_dir() else package.parent / folder

@@ -5,7 +5,9 @@ constant arguments into one statement of the generated ``reset_parameters``;
 the in-memory module runs the same generated code, so ``specc.load`` and
 ``specc compile`` start from identical numbers under the same seed.
 Adding a scheme is one row here plus one row in tests/test_inits.py.
-:func:`init_scheme` reads an ``init`` line's right-hand side into a row and its arguments.
+:func:`init_scheme` reads an ``init`` line's right-hand side into a row and its arguments;
+:func:`assign_roles` gives each parameter its role (weight, bias, other) and default scheme, and
+:func:`apply_init_lines` applies the spec's ``init`` lines.
 """
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from . import parse as ast
-from .errors import InitError
-from .functions import FUNCTIONS, evaluate
+from . import parser as ast
+from .errors import ArityError, InitError, RedefinitionError, Span
+from .ir import Graph
+from .ops import FUNCTIONS, OPS
 
 
 def number(value: float) -> str:
@@ -102,11 +105,72 @@ def _number(expr: ast.Expr) -> float:
     if isinstance(expr, ast.Name) and expr.id in ast.CONSTANTS:
         return ast.CONSTANTS[expr.id]
     if isinstance(expr, ast.Neg):
-        return evaluate("neg", _number(expr.operand))
-    if isinstance(expr, ast.BinOp) and expr.op != "matmul":
-        return evaluate(expr.op, _number(expr.left), _number(expr.right))
-    if isinstance(expr, ast.Call) and len(expr.args) == 1 and expr.func.id in FUNCTIONS \
-            and FUNCTIONS[expr.func.id].elementwise:
-        return evaluate(expr.func.id, _number(expr.args[0]))
+        return OPS["neg"].fold(_number(expr.operand))
+    if isinstance(expr, ast.BinOp) and OPS[expr.op].foldable:
+        return OPS[expr.op].fold(_number(expr.left), _number(expr.right))
+    if isinstance(expr, ast.Call) and expr.func.id in FUNCTIONS and FUNCTIONS[expr.func.id].foldable \
+            and len(expr.args) == FUNCTIONS[expr.func.id].arity:
+        return FUNCTIONS[expr.func.id].fold(*(_number(a) for a in expr.args))
     raise InitError(f"an init value is a constant expression (numbers, pi, e, + - * / ^, built-in functions such "
                     f"as sqrt) or one of: {', '.join(INITIALIZERS)}", expr.span)
+
+
+# ---------------------------------------------------------------- roles and default initialisers
+def assign_roles(graph: Graph) -> None:
+    """Each parameter's role and default initialiser, as nn.Linear would start it.
+
+    A matrix on the left of · is a weight (fan-in: its columns); a parameter added to such a
+    product is a bias (fan-in: the product's); anything else starts standard normal.
+    """
+    order = graph.topological()
+    for node in order:
+        attrs = graph.nodes[node]
+        if attrs.get("op") == "matmul":
+            left = graph.nodes[attrs["args"][0]]
+            while left.get("op") == "neg":  # -W·x is (-W)·x: W is still the layer's weight
+                left = graph.nodes[left["args"][0]]
+            if left["kind"] == "param" and len(left["shape"]) == 2 and left["role"] != "weight":
+                left.update(role="weight", fan_in=left["shape"][1])
+    for node in order:
+        attrs = graph.nodes[node]
+        if attrs.get("op") not in ("add", "sub") or any(
+                graph.nodes[c].get("op") in ("add", "sub") for c in graph.successors(node)):
+            continue
+        terms = [term for term, _ in graph.sum_terms(node)]
+        products = [graph.nodes[t] for t in terms if graph.nodes[t].get("op") == "matmul"
+                    and len(graph.nodes[graph.nodes[t]["args"][0]]["shape"]) == 2]
+        for term in terms:
+            param = graph.nodes[term]
+            if products and param["kind"] == "param" and param["role"] == "other":
+                param.update(role="bias", fan_in=graph.nodes[products[0]["args"][0]]["shape"][1])
+    for node in graph.graph["params"]:
+        attrs = graph.nodes[node]
+        attrs["init"], attrs["init_args"] = {"weight": ("linear_weight", ()), "bias": (
+            "linear_bias", (attrs["fan_in"],)), "other": ("randn", ())}[attrs["role"]]
+
+
+def apply_init_lines(graph: Graph, lines: list[ast.Init], what_is: Callable[[str], str | None]) -> None:
+    """The spec's ``init`` lines over the defaults; ``what_is(name)`` says what a name means."""
+    done: dict[str, Span] = {}
+    params = graph.graph["params"]
+    for line in lines:
+        name = line.name.id
+        if name not in params:
+            what = what_is(name)
+            message = f"init applies to parameters; '{name}' is {what}" if what else \
+                f"'{name}' is not a parameter of this spec (parameters: {', '.join(params) or 'none'})"
+            raise InitError(message, line.name.span)
+        if name in done:
+            raise RedefinitionError(f"'{name}' already has an init line", line.name.span,
+                                    notes=(("first init line", done[name]),))
+        done[name] = line.span
+        scheme, args = init_scheme(line.dist)
+        lo, hi = INITIALIZERS[scheme].arity
+        if not lo <= len(args) <= hi:
+            raise ArityError(f"init scheme '{scheme}' takes {lo if lo == hi else f'{lo} to {hi}'} "
+                             f"argument(s), not {len(args)}", line.dist.span)
+        shape = graph.nodes[name]["shape"]
+        if len(shape) < INITIALIZERS[scheme].min_dims:
+            raise InitError(f"init scheme '{scheme}' needs a matrix; '{name}' has shape {list(shape)}",
+                            line.dist.span)
+        graph.nodes[name].update(init=scheme, init_args=args)

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import spec_graph
 from .errors import SpecError
+from .lower import spec_graph
 from .weights import apply_weights
 
 LOGISTIC = ("logistic", "sigmoid")

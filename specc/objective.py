@@ -4,7 +4,9 @@ Small networks fitted by BFGS (R's nnet way) spend their time in thousands of
 evaluations of f(θ) and ∇f(θ) on tiny arrays, where PyTorch's per-operation
 and autograd overhead (~150 µs an evaluation) dwarfs the arithmetic (~20 µs
 in NumPy). So for those fits the graph is also compiled into a straight-line
-tape of NumPy operations with a hand-written reverse pass. The tape computes
+tape of NumPy operations with a reverse pass: each operation's forward and
+backward rule is its row's ``numpy`` backend in :mod:`specc.ops` (products and
+concat, whose arithmetic depends on shapes, are built here). The tape computes
 what the generated ``forward`` computes, in float64; tests/test_objective.py
 checks value and gradient against torch autograd for every bundled spec.
 
@@ -16,60 +18,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-import networkx as nx
 import numpy as np
 
-from .graph import _ordered, needed
-
-# name → (forward(x), backward(g, x, out)); one row per function. gelu has no
-# row (NumPy has no erf): specs using it fall back to torch autograd.
-_SIGMOID = lambda x: 1.0 / (1.0 + np.exp(-x))  # noqa: E731
-UNARY: dict[str, tuple[Callable, Callable]] = {
-    "identity": (lambda x: x, lambda g, x, y: g),
-    "linear": (lambda x: x, lambda g, x, y: g),
-    "relu": (lambda x: np.maximum(x, 0.0), lambda g, x, y: g * (x > 0)),
-    "tanh": (np.tanh, lambda g, x, y: g * (1.0 - y * y)),
-    "sigmoid": (_SIGMOID, lambda g, x, y: g * y * (1.0 - y)),
-    "logistic": (_SIGMOID, lambda g, x, y: g * y * (1.0 - y)),
-    # torch's softplus switches to the identity above 20 (its default threshold).
-    "softplus": (lambda x: np.where(x > 20, x, np.log1p(np.exp(np.minimum(x, 20)))),
-                 lambda g, x, y: g * np.where(x > 20, 1.0, _SIGMOID(x))),
-    "elu": (lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
-            lambda g, x, y: g * np.where(x > 0, 1.0, y + 1.0)),
-    "silu": (lambda x: x * _SIGMOID(x), lambda g, x, y: g * (_SIGMOID(x) * (1.0 + x * (1.0 - _SIGMOID(x))))),
-    "leaky_relu": (lambda x: np.where(x > 0, x, 0.01 * x), lambda g, x, y: g * np.where(x > 0, 1.0, 0.01)),
-    "exp": (np.exp, lambda g, x, y: g * y),
-    "log": (np.log, lambda g, x, y: g / x),
-    "sin": (np.sin, lambda g, x, y: g * np.cos(x)),
-    "cos": (np.cos, lambda g, x, y: -g * np.sin(x)),
-    "abs": (np.abs, lambda g, x, y: g * np.sign(x)),
-    "sqrt": (np.sqrt, lambda g, x, y: g * 0.5 / y),
-    "square": (np.square, lambda g, x, y: g * 2.0 * x),
-    "softmax": (lambda x: _softmax(x),
-                lambda g, x, y: y * (g - (g * y).sum(-1, keepdims=True))),
-    "log_softmax": (lambda x: x - _logsumexp(x),
-                    lambda g, x, y: g - np.exp(y) * g.sum(-1, keepdims=True)),
-}
-# name → (forward(a, b), backward(g, a, b, out) → (ga, gb)); broadcasting is undone afterwards.
-ELEMENTWISE: dict[str, tuple[Callable, Callable]] = {
-    "add": (np.add, lambda g, a, b, y: (g, g)),
-    "sub": (np.subtract, lambda g, a, b, y: (g, -g)),
-    "mul": (np.multiply, lambda g, a, b, y: (g * b, g * a)),
-    "div": (np.divide, lambda g, a, b, y: (g / b, -g * a / (b * b))),
-    # d(a^b)/db = a^b·ln a, defined for a > 0; elsewhere the exponent gets no gradient.
-    "pow": (np.power, lambda g, a, b, y: (g * b * a ** (b - 1), g * y * np.log(np.where(a > 0, a, 1.0)))),
-}
-OTHER_OPS = {"neg", "matmul", "concat"}
-
-
-def _logsumexp(x):
-    top = x.max(-1, keepdims=True)
-    return top + np.log(np.exp(x - top).sum(-1, keepdims=True))
-
-
-def _softmax(x):
-    e = np.exp(x - x.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
+from .ir import Graph
+from .ops import OPS
 
 
 def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -84,10 +36,12 @@ def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return g
 
 
-def supported(graph: nx.DiGraph) -> bool:
-    """Whether every operation the outputs need has a NumPy rule here."""
-    known = UNARY.keys() | ELEMENTWISE.keys() | OTHER_OPS
-    return all(graph.nodes[n]["op"] in known for n in needed(graph) if graph.nodes[n]["kind"] == "op")
+def supported(graph: Graph) -> bool:
+    """Whether every operation the outputs need has a NumPy rule (in its row, or here for the shape
+    rules whose arithmetic depends on the operands' shapes: products and concat)."""
+    wanted = graph.ancestors(graph.graph["outputs"])
+    return all(OPS[graph.nodes[n]["op"]].numpy is not None or OPS[graph.nodes[n]["op"]].shape in _BY_SHAPE
+               for n in wanted if graph.nodes[n]["kind"] == "op")
 
 
 class Objective:
@@ -99,14 +53,13 @@ class Objective:
     (their mean, per output); ``decay`` adds ``decay·Σθ²`` as nnet does.
     """
 
-    def __init__(self, graph: nx.DiGraph, inputs: dict[str, np.ndarray], targets: dict[str, np.ndarray],
+    def __init__(self, graph: Graph, inputs: dict[str, np.ndarray], targets: dict[str, np.ndarray],
                  loss: str = "sse", decay: float = 0.0):
         if loss not in ("sse", "mse") or not supported(graph):
-            raise ValueError("the NumPy objective supports the sse and mse losses over the built-in operations "
-                             "other than gelu")
+            raise ValueError("the NumPy objective supports the sse and mse losses")
         self.loss, self.decay = loss, float(decay)
-        wanted = needed(graph)
-        order = [n for n in _ordered(graph) if n in wanted]
+        wanted = graph.ancestors(graph.graph["outputs"])
+        order = [n for n in graph.topological() if n in wanted]
         index = {n: i for i, n in enumerate(order)}
         self.values: list = [None] * len(order)
         self.batch = next((len(inputs[n]) for n in graph.graph["inputs"]), 1)
@@ -142,35 +95,11 @@ class Objective:
         self._forward(np.zeros(self.size))
         self.shapes = [np.shape(v) for v in self.values]
 
-    def _rules(self, graph: nx.DiGraph, attrs: dict) -> tuple[Callable, Callable]:
-        op = attrs["op"]
-        if op in ELEMENTWISE:
-            return ELEMENTWISE[op][0], ELEMENTWISE[op][1]
-        if op in UNARY:
-            forward, backward = UNARY[op]
-            return forward, lambda g, a, y: (backward(g, a, y),)
-        if op == "neg":
-            return np.negative, lambda g, a, y: (-g,)
-        left, right = (graph.nodes[a] for a in attrs["args"][:2]) if len(attrs["args"]) > 1 else (None, None)
-        if op == "matmul" and len(left["shape"]) == 2:
-            if right["shape"] == () and not right["batched"]:  # a lone scalar counts as a vector of size 1
-                return (lambda A, v: A[:, 0] * v,
-                        lambda g, A, v, y: (g[:, None] * v, g @ A[:, 0]))
-            return (lambda A, v: v @ A.T,
-                    lambda g, A, v, y: (g.T @ v if v.ndim == 2 else np.outer(g, v), g @ A))
-        if op == "matmul":  # vector · vector: a dot product
-            keep = attrs["batched"]
-            return (lambda a, v: (v * a).sum(-1, keepdims=keep), lambda g, a, v, y: (g * v, g * a))
-        sizes = [graph.nodes[a]["shape"][0] if graph.nodes[a]["shape"] else 1 for a in attrs["args"]]
-        batch = self.batch if attrs["batched"] else None
-        bounds = np.cumsum([0] + sizes)
-
-        def concat(*parts):
-            return np.concatenate([_widen(p, n, batch) for p, n in zip(parts, sizes)], -1)
-
-        def concat_backward(g, *parts_and_out):
-            return tuple(g[..., lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:]))
-        return concat, concat_backward
+    def _rules(self, graph: Graph, attrs: dict) -> tuple[Callable, Callable]:
+        row = OPS[attrs["op"]]
+        if row.shape in _BY_SHAPE:
+            return _BY_SHAPE[row.shape](self, graph, attrs)
+        return row.numpy
 
     def _forward(self, theta: np.ndarray) -> None:
         values = self.values
@@ -211,6 +140,35 @@ class Objective:
             total += self.decay * float(np.dot(theta, theta))
             gradient += (2.0 * self.decay) * theta
         return total, gradient
+
+
+def _product(objective: Objective, graph: Graph, attrs: dict) -> tuple[Callable, Callable]:
+    left, right = (graph.nodes[a] for a in attrs["args"])
+    if len(left["shape"]) == 2:
+        if right["shape"] == () and not right["batched"]:  # a lone scalar counts as a vector of size 1
+            return (lambda A, v: A[:, 0] * v,
+                    lambda g, A, v, y: (g[:, None] * v, g @ A[:, 0]))
+        return (lambda A, v: v @ A.T,
+                lambda g, A, v, y: (g.T @ v if v.ndim == 2 else np.outer(g, v), g @ A))
+    keep = attrs["batched"]  # vector · vector: a dot product
+    return (lambda a, v: (v * a).sum(-1, keepdims=keep), lambda g, a, v, y: (g * v, g * a))
+
+
+def _concat(objective: Objective, graph: Graph, attrs: dict) -> tuple[Callable, Callable]:
+    sizes = [graph.nodes[a]["shape"][0] if graph.nodes[a]["shape"] else 1 for a in attrs["args"]]
+    batch = objective.batch if attrs["batched"] else None
+    bounds = np.cumsum([0] + sizes)
+
+    def concat(*parts):
+        return np.concatenate([_widen(p, n, batch) for p, n in zip(parts, sizes)], -1)
+
+    def concat_backward(g, *parts_and_out):
+        return tuple(g[..., lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:]))
+    return concat, concat_backward
+
+
+# Shape rules whose NumPy arithmetic depends on the operands' shapes.
+_BY_SHAPE = {"product": _product, "concat": _concat}
 
 
 def _per_sample(value: np.ndarray) -> np.ndarray:

@@ -9,8 +9,11 @@ number came from, so a conflict can name both origins.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
-from .errors import ShapeError, SizeConflictError, Span
+from .errors import ShapeError, SizeConflictError, Span, UndeterminedSizeError
+from .ir import Graph
+from .ops import OPS
 
 Origin = tuple[str, Span | None]  # (what fixed it, e.g. "h[10]"; where)
 
@@ -208,6 +211,105 @@ class Unifier:
                     self.bind(missing[0], rest, ("what concat's result leaves for this part", where), where,
                               "concat")
                     changed = True
+
+
+# ---------------------------------------------------------------- shape rules of the operation table
+def _same(u: Unifier, args: list[Term], where: Span | None, what: str, name: str) -> Term:
+    return args[0]
+
+
+def _vector(u: Unifier, args: list[Term], where: Span | None, what: str, name: str) -> Term:
+    if args[0].root().kind == SCALAR:
+        raise ShapeError(f"'{name}' needs a vector; {what} is a scalar", where)
+    return u.unify(args[0], u.vector(), where, what)
+
+
+RULES: dict[str, Callable[[Unifier, list[Term], Span | None, str, str], Term]] = {
+    "broadcast": lambda u, args, where, what, name: u.elementwise(args[0], args[1], where, what),
+    "same": _same,
+    "vector": _vector,
+    "product": lambda u, args, where, what, name: u.product(args[0], args[1], where, what),
+    "concat": lambda u, args, where, what, name: u.concat(args, where),
+}
+
+
+def infer(graph: Graph, outputs: list[tuple[str, tuple[int, ...] | None, Span]]) -> None:
+    """Give every node of ``graph`` its ``shape`` and ``batched`` attributes, or raise a positioned error.
+
+    ``outputs``: (name, declared dims or None, where) of each output.
+    """
+    unifier = Unifier()
+    terms: dict[str, Term] = {}
+    order = graph.topological()
+    for node in order:
+        attrs = graph.nodes[node]
+        kind = attrs["kind"]
+        if kind in ("input", "param"):
+            dims = attrs.get("dims")
+            terms[node] = unifier.unknown() if dims is None else \
+                unifier.fixed(dims, (f"'{_decl_text(node, dims, kind)}'", attrs["span"]))
+        elif kind == "const":
+            terms[node] = unifier.scalar()
+        elif kind == "op":
+            what = f"'{attrs.get('label') or node}'"
+            op, where = attrs["op"], attrs.get("expr_span", attrs["span"])
+            term = RULES[OPS[op].shape](unifier, [terms[a] for a in attrs["args"]], where, what, op)
+            if attrs.get("dims") is not None:
+                if term.root().kind == SCALAR:
+                    raise ShapeError(f"'{node}' is declared with size {list(attrs['dims'])} but its value "
+                                     "is a scalar", attrs["span"])
+                declared = unifier.fixed(attrs["dims"], (f"'{_decl_text(node, attrs['dims'], kind)}'",
+                                                         attrs["span"]))
+                term = unifier.unify(term, declared, attrs["span"], f"'{node}'")
+            terms[node] = term
+    for name, dims, where in outputs:
+        if dims is not None:
+            declared = unifier.fixed(dims, (f"'output {_decl_text(name, dims, 'output')}'", where))
+            unifier.unify(terms[name], declared, where, f"output '{name}'")
+    unifier.solve_sums()
+    for node in order:
+        root = terms[node].root()
+        if root.kind is None:
+            root.kind = SCALAR  # nothing asked for more: a plain number, like torch.randn(())
+    _settle(graph, terms)
+    for node in order:
+        attrs = graph.nodes[node]
+        attrs["batched"] = attrs["kind"] == "input" or any(graph.nodes[a]["batched"] for a in attrs.get("args", ()))
+
+
+def _settle(graph: Graph, terms: dict[str, Term]) -> None:
+    """Write each node's final shape; the first undetermined one (named nodes first) is an error."""
+    def position(node):
+        span = graph.nodes[node]["span"]
+        return graph.nodes[node]["kind"] == "param", span.line, span.column
+
+    undetermined = [n for n in graph if None in concrete(terms[n])]
+    if undetermined:
+        named = [n for n in undetermined if graph.nodes[n]["name"] and graph.nodes[n]["kind"] != "const"]
+        node = min(named, key=position) if named else undetermined[0]
+        attrs, shape = graph.nodes[node], concrete(terms[node])
+        if attrs["kind"] == "param":
+            dims = ", ".join("N" if s is None else str(s) for s in shape)
+            raise UndeterminedSizeError(f"the shape of parameter '{node}' is not determined by its uses; "
+                                        f"declare it, e.g. 'param {node}[{dims}]'", attrs["span"])
+        if attrs["name"]:
+            raise UndeterminedSizeError(f"the size of '{node}' is not determined by anything; give it "
+                                        f"one, e.g. '{node}[N] = …'", attrs["span"])
+        raise UndeterminedSizeError(f"the size of {attrs.get('label')!r} is not determined by anything",
+                                    attrs["span"])
+    matrices = [n for n in graph if graph.nodes[n]["kind"] == "op" and graph.nodes[n]["name"]
+                and len(concrete(terms[n])) == 2]
+    if matrices:
+        node = min(matrices, key=position)
+        raise ShapeError(f"'{node}' would be a matrix {list(concrete(terms[node]))}; a node is a scalar or a "
+                         "vector (matrices are parameters used on the left of ·)", graph.nodes[node]["span"])
+    for node in graph:
+        graph.nodes[node]["shape"] = concrete(terms[node])
+
+
+def _decl_text(name: str, dims, kind: str) -> str:
+    prefix = {"param": "param ", "input": "input "}.get(kind, "")
+    return f"{prefix}{name}[{', '.join(map(str, dims))}]" if dims else f"{prefix}{name}"
 
 
 def concrete(term: Term) -> tuple[int | None, ...]:

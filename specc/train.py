@@ -34,9 +34,10 @@ import torch
 import torch.nn.functional as F
 
 from .bfgs import vmmin
-from .data import as_table, spec_graph, tensors_for
+from .data import as_table, tensors_for
 from .errors import SpecError
 from .files import atomic_path
+from .lower import spec_graph
 from .nnet import NnetEngine, rang_init, wts_to_tensors
 from .weights import apply_weights, read_weights
 
@@ -444,7 +445,7 @@ def format_result(result: FitResult) -> str:
 def sine_demo(spec: str | os.PathLike, data: str | os.PathLike) -> str:
     """The R nnet story in one fit: the 1-4-1 sine spec from nnet's ``Wts = seq(0, 1, by=1/12)``,
     bfgs on nnet's criterion with nnet's tolerances; what ``specc demo`` prints."""
-    from . import load
+    from .api import load
     from .nnet import load_wts
     model = load(Path(spec))
     load_wts(model, [i * (1 / 12) for i in range(13)])  # R's seq(0, 1, by=1/12) is from + i*by
@@ -460,8 +461,8 @@ def sine_demo(spec: str | os.PathLike, data: str | os.PathLike) -> str:
 
 def plot_history(history: list[float], path: str | os.PathLike, title: str = "") -> Path:
     """The loss curve (log scale when positive) as a picture, written via a temporary file and a rename."""
-    import matplotlib
-    matplotlib.use("Agg")
+    from .api import require
+    require("matplotlib", "plotting the loss curve").use("Agg")
     import matplotlib.pyplot as plt
 
     path = Path(path)

@@ -2,27 +2,32 @@
 
 A weights file holds one tensor per spec parameter, under the spec's own
 names, plus string metadata (the spec text, training settings). Loading
-checks names and shapes against the module and names the first mismatch.
+checks names and shapes against the spec's IR (:func:`check_against`, no
+module needed) or a module (:func:`apply_weights`) and names the first mismatch.
+torch and safetensors are imported by the functions that read or write tensors.
 """
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING, Mapping
 
 from .errors import DataError
 from .files import atomic_path
 
+if TYPE_CHECKING:
+    import torch
+
+    from .ir import Graph
+
 SPEC_KEY = "specc.spec"
 
 
-def save_weights(module: torch.nn.Module, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
+def save_weights(module: "torch.nn.Module", path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
     """Write ``module``'s parameters to ``path`` (safetensors) via a temporary file and a rename,
     so an interrupted run leaves the old file intact."""
+    from safetensors.torch import save_file
     path = Path(path)
     tensors = {name: p.detach().cpu().contiguous() for name, p in module.named_parameters()}
     meta = {key: str(value) for key, value in (metadata or {}).items()}
@@ -33,8 +38,11 @@ def save_weights(module: torch.nn.Module, path: str | os.PathLike, metadata: dic
     return path
 
 
-def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_weights(path: str | os.PathLike) -> tuple[dict[str, "torch.Tensor"], dict[str, str]]:
     """(tensors, metadata) from a ``.safetensors`` file, or from a ``.json`` object of named numbers/lists."""
+    import torch
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
     path = Path(path)
     if not path.is_file():
         raise DataError(f"weights file {path} does not exist")
@@ -55,7 +63,6 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
         return tensors, {}
     try:
         tensors = load_file(str(path))
-        from safetensors import safe_open
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
     except (SafetensorError, OSError, ValueError) as err:
@@ -63,26 +70,38 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     return tensors, metadata
 
 
-def apply_weights(module: torch.nn.Module, tensors: dict[str, torch.Tensor], origin: str = "weights") -> None:
-    """Copy named tensors into ``module``; every parameter must be present with its shape, nothing extra."""
-    params = dict(module.named_parameters())
-    for name, param in params.items():
+def check_against(ir: "Graph", tensors: Mapping[str, object], origin: str = "weights") -> None:
+    """Refuse named tensors that do not fit the spec's parameter table (``ir.graph["params"]`` and each
+    parameter's ``shape``): every parameter present with its shape, nothing extra. No module is built."""
+    _check({name: tuple(ir.nodes[name]["shape"]) for name in ir.graph["params"]}, tensors, origin)
+
+
+def _check(expected: dict[str, tuple[int, ...]], tensors: Mapping[str, object], origin: str) -> None:
+    for name, shape in expected.items():
         if name not in tensors:
             raise DataError(f"{origin}: no value for parameter '{name}' (the file has: "
                             f"{', '.join(tensors) or 'nothing'})")
-        if tuple(tensors[name].shape) != tuple(param.shape):
-            raise DataError(f"{origin}: parameter '{name}' has shape {list(tensors[name].shape)} in the file "
-                            f"but {list(param.shape)} in the spec")
-    extra = [name for name in tensors if name not in params]
+        found = tuple(getattr(tensors[name], "shape", ()))
+        if found != shape:
+            raise DataError(f"{origin}: parameter '{name}' has shape {list(found)} in the file "
+                            f"but {list(shape)} in the spec")
+    extra = [name for name in tensors if name not in expected]
     if extra:
         raise DataError(f"{origin}: '{extra[0]}' is not a parameter of this spec "
-                        f"(parameters: {', '.join(params)})")
+                        f"(parameters: {', '.join(expected)})")
+
+
+def apply_weights(module: "torch.nn.Module", tensors: dict[str, "torch.Tensor"], origin: str = "weights") -> None:
+    """Copy named tensors into ``module``; every parameter must be present with its shape, nothing extra."""
+    import torch
+    params = dict(module.named_parameters())
+    _check({name: tuple(param.shape) for name, param in params.items()}, tensors, origin)
     with torch.no_grad():
         for name, param in params.items():
             param.copy_(tensors[name].to(param.dtype))
 
 
-def load_weights(module: torch.nn.Module, path: str | os.PathLike) -> dict[str, str]:
+def load_weights(module: "torch.nn.Module", path: str | os.PathLike) -> dict[str, str]:
     """Read ``path`` into ``module`` (checked as :func:`apply_weights`); return the file's metadata."""
     tensors, metadata = read_weights(path)
     apply_weights(module, tensors, origin=str(path))

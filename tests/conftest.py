@@ -1,16 +1,46 @@
-"""Shared fixtures: the bundled specs, example inputs, and running generated source without specc."""
+"""Shared fixtures: the bundled specs, example inputs, running generated source without specc, and
+:func:`assert_spec_error`, the one check of an error's class, place and message."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # child processes too: one thread, as torch runs below
+
 import pytest
 import torch
 
+import specc
+from specc.errors import SpecError
+
+torch.set_num_threads(1)
+
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.spec"))
+
+
+def assert_spec_error(source, error_class: type, line: int, column: int, message_part: str | None = None,
+                      file: str = "<spec>") -> SpecError:
+    """Check that ``source`` fails with exactly ``error_class`` at ``file:line:column``.
+
+    ``source`` is spec text (given to :func:`specc.graph`) or a callable that must raise. The
+    message must contain ``message_part``; the report (``err.format()``) must start with the place
+    and quote the source, never a traceback. Returns the error, for further checks.
+    """
+    with pytest.raises(SpecError) as caught:
+        source() if callable(source) else specc.graph(source)
+    err = caught.value
+    assert type(err) is error_class, f"{type(err).__name__}, not {error_class.__name__}: {err}"
+    assert (err.file, err.line, err.column) == (file, line, column), f"wrong place: {err}"
+    if message_part is not None:
+        assert message_part in err.message, err.message
+    report = err.format()
+    assert report.startswith(f"{file}:{line}:{column}: error: "), report
+    assert err.source is not None and "Traceback" not in report, report
+    return err
 
 # Runs in a fresh `python -I` with `import specc` made impossible, so the
 # generated files prove they need nothing but torch and the standard library.

@@ -1,12 +1,16 @@
-"""The public API: specc.parse, specc.load, specc.to_source, and the modules they return."""
+"""The public API: specc.graph, specc.parse, specc.load, specc.to_source, and the modules they return."""
+import subprocess
+import sys
 from pathlib import Path
 
-import networkx as nx
 import pytest
 import torch
 
 import specc
 from conftest import ROOT
+from specc.errors import DataError, SpecSyntaxError
+from specc.ir import Graph
+from specc.parser import Program
 
 TWO_IO = ROOT / "specs" / "two_io.spec"
 
@@ -25,10 +29,36 @@ def test_load_takes_a_path_a_file_name_or_spec_text(monkeypatch):
         assert model.spec_source == TWO_IO.read_text(encoding="utf-8")
 
 
-def test_a_string_naming_no_file_is_spec_text():
-    with pytest.raises(specc.SpecError) as caught:
-        specc.load("no_such_file.spec")  # read as the spec `no_such_file.spec`: a syntax error, not a crash
-    assert caught.value.line == 1
+@pytest.mark.parametrize("api", [specc.load, specc.graph, specc.parse, specc.to_source, specc.draw])
+def test_a_missing_spec_file_is_no_such_file(tmp_path, api):
+    for missing in ("specs/clasifier.spec", tmp_path / "missing.spec", str(tmp_path / "missing.spec")):
+        with pytest.raises(specc.SpecError) as caught:
+            api(missing)
+        assert str(caught.value) == f"no such file: {missing}"
+
+
+@pytest.mark.parametrize("api", [specc.load, specc.graph, specc.parse, specc.to_source, specc.draw])
+def test_a_string_is_never_read_as_a_file_unless_it_ends_in_dot_spec(tmp_path, monkeypatch, api):
+    secret = tmp_path / "secret"
+    secret.write_text("TOKEN=hunter2\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    for name in ("/proc/self/environ", str(secret), "secret"):
+        with pytest.raises(SpecSyntaxError) as caught:
+            api(name)
+        err = caught.value
+        assert (err.file, err.line) == ("<spec>", 1)
+        report = err.format()
+        assert "hunter2" not in report and "PATH=" not in report and report.splitlines()[1].strip() == name
+        assert "pass a pathlib.Path or a name ending in .spec" in report  # the hint for a file meant
+
+
+def test_a_path_is_always_a_file_whatever_its_name(tmp_path):
+    path = tmp_path / "net.txt"
+    path.write_text("input x\ny = 2*x\n", encoding="utf-8")
+    assert specc.graph(path).graph["file"] == str(path)
+    assert specc.read_spec(path) == ("input x\ny = 2*x\n", str(path))
+    with pytest.raises(specc.SpecError, match="is a directory"):
+        specc.graph(tmp_path)
 
 
 def test_a_file_that_is_not_utf8_is_a_spec_error(tmp_path):
@@ -38,13 +68,22 @@ def test_a_file_that_is_not_utf8_is_a_spec_error(tmp_path):
         specc.load(path)
 
 
-def test_parse_exposes_the_ir():
-    graph = specc.parse(TWO_IO)
-    assert isinstance(graph, nx.DiGraph)
+def test_parse_gives_the_ast_and_graph_the_ir():
+    tree = specc.parse(TWO_IO)
+    assert isinstance(tree, Program) and tree.file == str(TWO_IO) and len(tree.statements) == 6
+    graph = specc.graph(TWO_IO)
+    assert isinstance(graph, Graph) and specc.graph(graph) is graph  # an IR is taken as it is
     assert graph.graph["inputs"] == ["in1", "in2"] and graph.graph["outputs"] == ["out1", "out2"]
     assert {n: graph.nodes[n]["shape"] for n in graph.graph["params"]} == {
         "W1": (10, 5), "V1": (10, 5), "b": (10,), "W2": (3, 10), "b_w": (3,), "V2": (3, 10), "b_v": (3,)}
     assert graph.graph["file"] == str(TWO_IO)
+
+
+def test_load_carries_its_ir_and_takes_one():
+    ir = specc.graph(TWO_IO)
+    model = specc.load(ir)
+    assert model.spec_ir is ir
+    assert specc.to_source(ir) == specc.to_source(TWO_IO)
 
 
 def test_to_source_is_the_code_load_runs():
@@ -157,3 +196,76 @@ def test_float64_weights_load_into_a_float64_module(tmp_path):
     assert loaded.a.dtype == torch.float64 and loaded.a.item() == 1 / 3
     specc.save_weights(specc.load("input x\ny = a*x\n"), tmp_path / "w32.safetensors")
     assert specc.load("input x\ny = a*x\n", weights=tmp_path / "w32.safetensors").a.dtype == torch.float32
+
+
+# ---------------------------------------------------------------- the module's repr
+@pytest.mark.parametrize("source", [TWO_IO, "input x\nz[2] = relu(V·concat(x, x))\ny[3] = a*x + K·z"])
+def test_repr_shows_the_file_the_signature_and_every_parameter(source):
+    ir = specc.graph(source)
+    model = specc.load(ir)
+    assert repr(model) == f"{type(model).__name__}(\n  " + specc.describe(ir).replace("\n", "\n  ") + "\n)"
+
+
+def test_describe_of_two_io():
+    assert specc.describe(specc.graph(TWO_IO)).splitlines() == [
+        f"{TWO_IO}: in1[5], in2[5] -> out1[3], out2[3]",
+        "parameters: W1[10, 5], V1[10, 5], b[10], W2[3, 10], b_w[3], V2[3, 10], b_v[3]"]
+    assert specc.describe(specc.graph("input x\ny = a*x")) == "<spec>: x -> y\nparameters: a[]"
+
+
+# ---------------------------------------------------------------- weights against the IR
+def test_weights_are_checked_against_the_ir_without_building_a_module(tmp_path, monkeypatch):
+    from specc import compile as compiler
+    from specc.weights import check_against
+    path = specc.save_weights(specc.load(TWO_IO), tmp_path / "w.safetensors")
+    tensors, _ = specc.read_weights(path)
+    ir = specc.graph(TWO_IO)
+    monkeypatch.setattr(compiler, "load_module", lambda *a: pytest.fail("a module was built"))
+    check_against(ir, tensors, "w")
+    with pytest.raises(DataError, match=r"w: parameter 'W1' has shape \[10, 5\] in the file but \[3, 3\] in"):
+        check_against(specc.graph("input in1[3], in2[5]\nh[3] = W1·in1"), tensors, "w")
+    with pytest.raises(DataError, match="w: no value for parameter 'c'"):
+        check_against(specc.graph("input x\ny = c*x"), tensors, "w")
+    with pytest.raises(DataError, match="w: 'V1' is not a parameter of this spec"):
+        check_against(specc.graph("input in1[5]\nh[10] = W1·in1 + b"), {"W1": tensors["W1"], "b": tensors["b"],
+                                                                          "V1": tensors["V1"]}, "w")
+    with pytest.raises(DataError, match="has shape"):  # load refuses a misfit before compiling anything
+        specc.load("input in1[3]\ny[2] = W1·in1", weights=path)
+
+
+# ---------------------------------------------------------------- import specc stays light
+def _child(code: str) -> str:
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_import_specc_imports_nothing_heavy():
+    loaded = _child("import sys, specc\n"
+                    "heavy = ('torch', 'networkx', 'numpy', 'matplotlib', 'graphviz', 'safetensors', 'lark',\n"
+                    "         'specc._nnet_kernel', 'specc.train', 'specc.diagram', 'specc.compile', 'specc.lower')\n"
+                    "print(sorted(m for m in heavy if m in sys.modules))")
+    assert loaded == "[]"
+
+
+def test_names_load_on_first_use_and_no_function_is_hidden_by_a_module():
+    out = _child("import specc, specc.lower, specc.diagram, specc.parser\n"
+                 "print(callable(specc.graph), specc.graph.__module__, specc.draw.__module__,\n"
+                 "      callable(specc.parse), specc.graph('input x\\ny = 2*x').graph['inputs'], 'load' in dir(specc))")
+    assert out == "True specc.api specc.diagram True ['x'] True"
+    submodules = {p.stem for p in Path(specc.__file__).parent.glob("*.py")}
+    assert not submodules & set(specc.__all__), "a public name that is also a submodule's name is hidden by it"
+    assert set(specc.__all__) >= {"load", "graph", "parse", "to_source", "fit", "draw", "FitResult", "SpecError",
+                                  "save_weights", "read_spec", "describe"}
+    for name in specc.__all__:
+        assert getattr(specc, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        specc.nothing  # noqa: B018
+
+
+def test_a_patched_api_function_is_seen_and_restored(monkeypatch):
+    original = specc.graph
+    monkeypatch.setattr(specc, "graph", lambda source: "patched")
+    assert specc.graph("x") == "patched"
+    monkeypatch.undo()
+    assert specc.graph is original

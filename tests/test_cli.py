@@ -1,5 +1,7 @@
 """The command line's core: check, inspect, compile, `python -m specc`; user mistakes never show a traceback."""
+import importlib
 import json
+import os
 import subprocess
 import sys
 
@@ -7,6 +9,7 @@ import pytest
 
 from conftest import ROOT, SPECS
 from specc.cli import main
+from specc.parser import parse_program
 
 BAD = "input x[3]\nh[4] = relu(W·x + b)\ny[2] = W·h\n"
 
@@ -59,7 +62,9 @@ def test_check_errors_have_a_place_and_a_caret(tmp_path, capsys, text, where):
 
 def test_check_a_missing_or_unreadable_file(tmp_path, capsys):
     assert main(["check", str(tmp_path / "missing.spec")]) == 1
-    assert "error: cannot read" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"error: no such file: {tmp_path / 'missing.spec'}\n"
+    assert main(["check", str(tmp_path)]) == 1
+    assert "is a directory" in capsys.readouterr().err
     (tmp_path / "latin.spec").write_bytes(b"input x\ny = x # \xe9\n")
     assert main(["check", str(tmp_path / "latin.spec")]) == 1
     assert "is not UTF-8" in capsys.readouterr().err
@@ -91,13 +96,14 @@ def test_inspect_a_bad_file(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- compile
-def test_compile_to_a_file_and_to_stdout(tmp_path, capsys):
+def test_compile_to_a_file_and_to_stdout(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
     out = tmp_path / "two_io.py"
-    assert main(["compile", str(ROOT / "specs" / "two_io.spec"), "-o", str(out)]) == 0
+    assert main(["compile", "specs/two_io.spec", "-o", str(out)]) == 0
     assert capsys.readouterr().err.strip() == f"wrote {out}"
     assert "class TwoIo(nn.Module):" in out.read_text(encoding="utf-8")
     assert not list(tmp_path.glob("*.tmp"))
-    assert main(["compile", str(ROOT / "specs" / "two_io.spec")]) == 0
+    assert main(["compile", "specs/two_io.spec"]) == 0
     assert capsys.readouterr().out == out.read_text(encoding="utf-8")
 
 
@@ -137,3 +143,110 @@ def test_output_cut_short_by_a_closed_pipe_is_not_an_error():
     _, err = process.communicate()
     assert process.returncode == 0
     assert b"Traceback" not in err
+
+
+# ---------------------------------------------------------------- usage mistakes
+@pytest.mark.parametrize("argv,usage,message", [
+    (["train", "x.spec", "--data", "d.csv", "--optimiser", "bfgs"], "usage: specc train ",
+     "specc train: error: unrecognized arguments: --optimiser bfgs (did you mean --optimizer?)"),
+    (["check", "x.spec", "--dmup", "ir"], "usage: specc check ", "specc check: error: unrecognized arguments: "
+                                                                 "--dmup ir (did you mean --dump?)"),
+    (["compile", "x.spec", "extra.spec"], "usage: specc compile ",
+     "specc compile: error: unrecognized arguments: extra.spec"),
+    (["train", "x.spec", "--data", "d.csv", "--optimizer", "bgfs"], "usage: specc train ",
+     "specc train: error: argument --optimizer: invalid choice: 'bgfs' (choose from 'sgd', 'adam', 'rmsprop', "
+     "'adagrad', 'lbfgs', 'bfgs')"),
+    (["train", "x.spec"], "usage: specc train ", "specc train: error: the following arguments are required: --data"),
+    (["chekc", "x.spec"], "usage: specc [-h]", "specc: error: argument COMMAND: invalid choice: 'chekc'"),
+])
+def test_a_usage_mistake_prints_that_commands_usage_and_exits_2(capsys, argv, usage, message):
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(usage) and err.splitlines()[-1].startswith(message)
+
+
+def test_train_options_list_the_tables_of_specc_train(capsys):
+    from specc.train import DTYPES, ENGINES, LOSSES, OPTIMIZERS
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for table in (OPTIMIZERS, LOSSES, DTYPES):
+        assert ", ".join(table) in help_text
+    assert all(engine in help_text for engine in ENGINES)
+
+
+def test_version_says_whether_the_kernel_was_built(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    out = capsys.readouterr().out
+    assert caught.value.code == 0 and out.startswith("specc 0.1.0\nnnet C kernel: ")
+
+
+# ---------------------------------------------------------------- compile: the spec's recorded name
+def test_compile_records_the_spec_as_given_or_relative_never_absolute(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    (tmp_path / "out").mkdir()
+    assert main(["compile", str(ROOT / "specs" / "xor.spec"), "-o", str(tmp_path / "out" / "xor.py")]) == 0
+    source = (tmp_path / "out" / "xor.py").read_text(encoding="utf-8")
+    relative = os.path.relpath(ROOT / "specs" / "xor.spec", tmp_path / "out")
+    assert f"spec_file = {relative!r}" in source and f"from {relative}." in source
+    assert f"'{ROOT}" not in source and f" {ROOT}" not in source
+    assert main(["compile", "specs/xor.spec", "-o", str(tmp_path / "out" / "xor2.py")]) == 0
+    assert "spec_file = 'specs/xor.spec'" in (tmp_path / "out" / "xor2.py").read_text(encoding="utf-8")
+    assert main(["compile", str(ROOT / "specs" / "xor.spec")]) == 0
+    assert "spec_file = 'specs/xor.spec'" in capsys.readouterr().out  # standard output: relative to the cwd
+
+
+# ---------------------------------------------------------------- each command builds the IR once
+@pytest.fixture
+def builds(monkeypatch):
+    """How many IRs are built: graph_of without its memo, so that every request is a build."""
+    graph_module = importlib.import_module("specc.lower")
+    count = {"ir": 0, "parse": 0}
+    real_build, real_parse = graph_module.build_graph, parse_program
+
+    def build(program):
+        count["ir"] += 1
+        return real_build(program)
+
+    def parse(text, file="<spec>"):
+        count["parse"] += 1
+        return real_parse(text, file)
+
+    monkeypatch.setattr(graph_module, "build_graph", build)
+    monkeypatch.setattr(graph_module, "graph_of", lambda text, file="<spec>": build(parse(text, file)))
+    return count
+
+
+def _trained_sine(tmp_path):
+    import specc
+    weights = tmp_path / "w.safetensors"
+    specc.save_weights(specc.load(ROOT / "specs" / "sine_nnet.spec"), weights)
+    return weights
+
+
+@pytest.mark.parametrize("command", ["train", "draw", "draw-module", "inspect", "inspect-json", "predict"])
+def test_each_command_builds_the_ir_once(tmp_path, builds, command, capsys, monkeypatch):
+    sine, data = str(ROOT / "specs" / "sine_nnet.spec"), str(ROOT / "examples" / "sine50.csv")
+    weights = str(_trained_sine(tmp_path))
+    builds.update(ir=0, parse=0)
+    argv = {"train": ["train", sine, "--data", data, "--optimizer", "bfgs", "--loss", "sse", "--engine", "nnet",
+                      "--init-from", str(ROOT / "examples" / "sine_nnet_wts.json"), "--max-iter", "5", "--quiet",
+                      "--out", str(tmp_path / "fit.safetensors")],
+            "draw": ["draw", sine, "--weights", weights, "-o", str(tmp_path / "n.dot")],
+            "inspect": ["inspect", sine, "--weights", weights],
+            "inspect-json": ["inspect", sine, "--weights", weights, "--json"],
+            "predict": ["predict", sine, "--weights", weights, "--data", data, "-o", str(tmp_path / "p.csv")]}
+    if command.startswith(("draw", "inspect")):  # weights are checked against the IR: no module is compiled
+        import specc
+        module = specc.load(sine) if command == "draw-module" else None
+        monkeypatch.setattr(importlib.import_module("specc.compile"), "load_module",
+                            lambda *a: pytest.fail("a module was compiled"))
+        builds.update(ir=0, parse=0)
+    if command == "draw-module":
+        specc.draw(module, weights=weights)
+    else:
+        assert main(argv[command]) == 0, capsys.readouterr().err
+    assert builds == ({"ir": 0, "parse": 0} if command == "draw-module" else {"ir": 1, "parse": 1})

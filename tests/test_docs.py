@@ -34,9 +34,23 @@ def test_error_example_prints_as_documented(tmp_path, title, spec, report):
     assert result.stderr == report
     error_class = re.search(r"`(\w+Error)`", title).group(1)
     with pytest.raises(getattr(specc.errors, error_class)):
-        specc.parse(spec)
+        specc.graph(spec)
 
 
 @pytest.mark.parametrize("spec", GOOD_EXAMPLES)
 def test_good_example_compiles(spec):
     assert isinstance(specc.load(spec), torch.nn.Module)
+
+
+# ---------------------------------------------------------------- the dumps in docs/ir.md
+IR_DOC = (ROOT / "docs" / "ir.md").read_text(encoding="utf-8")
+DUMP_EXAMPLES = re.findall(r"`specc check --dump (ast|ir) (\S+)`[^\n]*\n\n```text\n(.*?)```", IR_DOC, re.S)
+
+
+def test_the_dump_examples_are_what_specc_prints():
+    assert {stage for stage, _, _ in DUMP_EXAMPLES} == {"ast", "ir"}
+    for stage, file, shown in DUMP_EXAMPLES:
+        result = subprocess.run([sys.executable, "-m", "specc", "check", "--dump", stage, file], cwd=ROOT,
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith(shown), f"docs/ir.md's {stage} dump of {file} is out of date"

@@ -136,7 +136,7 @@ def test_init_form(dist, draw):
     weight = specc.load(text).W.detach()
     torch.manual_seed(11)
     assert torch.equal(weight, draw())
-    assert specc.parse(text).nodes["W"]["init"] == (dist.split("(")[0] if dist.split("(")[0] in INITIALIZERS
+    assert specc.graph(text).nodes["W"]["init"] == (dist.split("(")[0] if dist.split("(")[0] in INITIALIZERS
                                                     else "constant")
 
 

@@ -214,3 +214,16 @@ def test_bfgs_retraces_rs_nnet_fit_bit_for_bit(backend):
         for name, param in model.named_parameters():
             param.copy_(model_values[name])
         assert model(torch.tensor([math.pi / 2], dtype=F64)).item() == pytest.approx(1.000250762905595, rel=1e-14)
+
+
+def test_without_the_kernel_the_numpy_port_retraces_r(monkeypatch):
+    """An install without a C compiler has no kernel: the nnet engine runs the NumPy port, same fit."""
+    import specc.nnet
+    monkeypatch.setattr(specc.nnet, "KERNEL", None)
+    model = specc.load(SINE)
+    load_wts(model, [i * (1 / 12) for i in range(13)])
+    result = specc.fit(model, SINE_DATA, loss="sse", optimizer="bfgs", engine="nnet", max_iter=10000,
+                       abstol=1e-8, reltol=1e-9, progress=False)
+    assert result.iterations == 1436
+    with pytest.raises(SpecError, match="kernel is not built"):
+        NnetObjective(nnet_layout(model), torch.zeros(1), torch.zeros(1), backend="c")

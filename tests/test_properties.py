@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 import specc
 from conftest import as_list
-from specc.functions import FUNCTIONS
-from specc.graph import MODULE_ATTRIBUTES
-from specc.parse import CONSTANTS, KEYWORDS
+from specc.ops import FUNCTIONS
+from specc.lower import MODULE_ATTRIBUTES
+from specc.parser import CONSTANTS, KEYWORDS
 
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "logistic": torch.sigmoid,
                "identity": lambda v: v, "linear": lambda v: v, "softplus": F.softplus, "elu": F.elu,
@@ -179,7 +179,7 @@ def import_file(path: Path):
 @given(specs(), st.integers(0, 2 ** 16))
 def test_random_specs_compute_their_reference_and_their_source_agrees(drawn, seed):
     text, spec, outputs = drawn
-    graph = specc.parse(text)
+    graph = specc.graph(text)
     assert graph.graph["outputs"] == outputs
     model = specc.load(text).double()
     generator = torch.Generator().manual_seed(seed)

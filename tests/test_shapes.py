@@ -4,6 +4,7 @@ import pytest
 import specc
 from specc.errors import ShapeError, SizeConflictError, Span, SpecError, UndeterminedSizeError
 from specc.shapes import MATRIX, SCALAR, VECTOR, Size, Unifier, concrete
+from conftest import assert_spec_error
 
 HERE = Span("<spec>", 1, 1, 1, 2)
 
@@ -87,7 +88,7 @@ SHAPES = [
 
 @pytest.mark.parametrize("text,shapes", SHAPES, ids=[t.replace("\n", "; ") for t, _ in SHAPES])
 def test_inferred_shapes(text, shapes):
-    graph = specc.parse(text)
+    graph = specc.graph(text)
     assert {name: graph.nodes[name]["shape"] for name in shapes} == shapes
 
 
@@ -128,16 +129,11 @@ SHAPE_ERRORS = [
 
 @pytest.mark.parametrize("text,error,line,column,words", SHAPE_ERRORS, ids=[row[4][:40] for row in SHAPE_ERRORS])
 def test_shape_errors(text, error, line, column, words):
-    with pytest.raises(SpecError) as caught:
-        specc.parse(text)
-    err = caught.value
-    assert type(err) is error
-    assert (err.file, err.line, err.column) == ("<spec>", line, column)
-    assert words in err.message
+    assert_spec_error(text, error, line, column, words)
 
 
 def test_a_size_conflict_report_shows_both_origins():
-    err = pytest.raises(SizeConflictError, specc.parse, "input x[3]\nh[4] = relu(W·x + b)\ny[2] = W·h").value
+    err = pytest.raises(SizeConflictError, specc.graph, "input x[3]\nh[4] = relu(W·x + b)\ny[2] = W·h").value
     assert err.format().splitlines() == [
         "<spec>:3:8: error: size conflict in 'W·h': 3 from 'input x[3]' meets 4 from 'h[4]'",
         "    y[2] = W·h", "           ^~~",

@@ -3,6 +3,7 @@ bad settings, atomic outputs and the predict round trip. No timings here (see be
 import io
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from torch import nn
 import specc
 import specc.data
 import specc.nnet
+import specc.train
 import specc.weights
 from specc.cli import main
 from specc.errors import SpecError
@@ -313,7 +315,8 @@ def test_interrupted_save_keeps_the_old_weights(tmp_path, capsys, monkeypatch):
         Path(filename).write_bytes(b"half a file")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(specc.weights, "save_file", interrupted)
+    import safetensors.torch
+    monkeypatch.setattr(safetensors.torch, "save_file", interrupted)  # specc.weights imports it on use
     assert run(capsys, *args, "--seed", 5)[0] == 130
     assert weights.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]
@@ -392,3 +395,17 @@ def test_bundled_story_data_is_what_make_data_writes(tmp_path):
         assert list(bundled.arrays) == list(made.arrays), fresh.name
         for name in made.arrays:  # float32 sin/matmul may differ in the last bit between processors
             np.testing.assert_allclose(bundled.arrays[name], made.arrays[name], rtol=1e-6, atol=1e-7)
+
+
+# ---------------------------------------------------------------- optional extras
+def test_plot_without_matplotlib_says_which_extra_to_install(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if specc[plot] were not installed
+    weights = tmp_path / "w.safetensors"
+    code, out, err = run(capsys, "train", SINE, "--data", SINE_DATA, "--epochs", 1, "--out", weights,
+                         "--plot", tmp_path / "loss.png")
+    assert (code, out) == (1, "")
+    assert err == "error: --plot needs matplotlib, which is not installed: install specc[plot] " \
+                  "(pip install 'specc[plot]')\n"
+    assert not weights.exists()  # refused before fitting, not after
+    with pytest.raises(SpecError, match=r"install specc\[plot\]"):
+        specc.train.plot_history([1.0, 0.5], tmp_path / "loss.png")

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 import specc
-from specc.draw import write_drawing
+from specc.diagram import write_drawing
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent

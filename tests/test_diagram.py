@@ -1,4 +1,4 @@
-"""Tests for specc.draw (the three views, output, escaping) and specc.draw_units (the unit reading).
+"""Tests for specc.draw (the three views, output, escaping) and specc.diagram_units (the unit reading).
 
 Structure is checked on Graphviz's own reading of the DOT text (``dot -Tdot_json``),
 so a test also proves the text parses; nodes and edges are told apart by the
@@ -20,8 +20,8 @@ import torch
 
 import specc
 from specc.cli import main
-from specc.draw import connections_list, connections_text, draw, text, write_drawing
-from specc.draw_units import NotDrawable, format_connections, read_units
+from specc.diagram import connections_list, connections_text, draw, text, write_drawing
+from specc.diagram_units import NotDrawable, format_connections, read_units
 from specc.errors import DataError, SpecError
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
@@ -89,7 +89,7 @@ def test_neuron_view_structure(stem):
 @pytest.mark.parametrize("stem", ["sine_nnet", "curve_tanh", "xor", "two_io", "residual", "cubic"])
 def test_one_edge_per_weight(stem):
     """Without shared parameters every scalar of every parameter is exactly one edge (its tooltip)."""
-    graph = specc.parse(SPECS / f"{stem}.spec")
+    graph = specc.graph(SPECS / f"{stem}.spec")
     expected = set()
     for name in graph.graph["params"]:
         shape = graph.nodes[name]["shape"]
@@ -143,7 +143,7 @@ READINGS = [  # spec, {column name: (activation, op, [(term kind, param, const)]
 
 @pytest.mark.parametrize("spec, expected, count", READINGS)
 def test_unit_reading(spec, expected, count):
-    net = read_units(specc.parse(spec))
+    net = read_units(specc.graph(spec))
     columns = {c.name: c for c in net.columns.values()}
     for name, (activation, op, terms) in expected.items():
         column = columns[name]
@@ -156,10 +156,10 @@ def test_unit_reading(spec, expected, count):
 def test_matrix_expressions_are_drawn_as_the_graph_with_a_note():
     spec = "input x[2]\nparam W[2,2], V[2,2]\ny = (W+V)·x"
     with pytest.raises(NotDrawable):
-        read_units(specc.parse(spec))
+        read_units(specc.graph(spec))
     data, nodes, _ = read_back(draw(spec, view="neurons"))
     assert "(graph view)" in plain(data["label"]) and "W+V" in plain(data["label"])
-    assert len(nodes) == specc.parse(spec).number_of_nodes()
+    assert len(nodes) == len(specc.graph(spec))
 
 
 # ---------------------------------------------------------------- weights: colour, width, labels
@@ -249,9 +249,9 @@ def test_layers_view_shows_value_ranges_with_weights():
 
 @pytest.mark.parametrize("stem", sorted(NEURONS))
 def test_graph_view_is_the_ir(stem):
-    graph = specc.parse(SPECS / f"{stem}.spec")
+    graph = specc.graph(SPECS / f"{stem}.spec")
     _, nodes, edges = read_back(draw(SPECS / f"{stem}.spec", view="graph"))
-    assert len(nodes) == graph.number_of_nodes() and len(edges) == graph.number_of_edges()
+    assert len(nodes) == len(graph) and len(edges) == len(graph.edges)
     ops = [plain(n["label"]) for n in nodes if n["class"] == "op"]
     assert ops and all(re.search(r"line \d+", label) for label in ops)
 
@@ -343,7 +343,7 @@ def test_connections_in_nnet_summary_style():
 
 
 def test_connections_mark_what_the_spec_fixes():
-    net = read_units(specc.parse(SPECS / "residual.spec"))
+    net = read_units(specc.graph(SPECS / "residual.spec"))
     values = {n: p.detach().double() for n, p in specc.load(SPECS / "residual.spec").named_parameters()}
     summary = format_connections(net, values)
     assert "s = gate(G·r, r) + r" in summary and "t2_1->s" in summary and "(1)" in summary

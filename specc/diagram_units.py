@@ -22,18 +22,15 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-import networkx as nx
-import torch
+from typing import TYPE_CHECKING
 
-from .functions import FUNCTIONS
+from .ir import Graph
+from .ops import OPS
 
-PASS_THROUGH = frozenset({"identity", "linear"})
-AFFINE_OPS = frozenset({"add", "sub", "neg", "mul", "div", "matmul"}) | PASS_THROUGH
+if TYPE_CHECKING:  # values arrive as tensors; reading the units needs no torch
+    import torch
+
 BIAS = "bias:"  # prefix of bias node ids: IR ids never contain ':' (only outputs, which are not columns)
-# How an op unit's operand feeds its units; anything not listed acts unit by unit.
-WIRINGS = {"concat": "gather"}
-
-
 class NotDrawable(Exception):
     """A construct the unit views cannot show (e.g. ``(W+V)·x``); the caller falls back to the graph view."""
 
@@ -80,7 +77,7 @@ class Column:
             what = "= " + self.formula + (f" (in {self.via})" if self.via else "")
         else:
             what = self.activation or "linear"
-            if self.activation and not FUNCTIONS[self.activation].elementwise:
+            if self.activation and not OPS[self.activation].elementwise:
                 what += " over the layer"
         return self.name, size, what + (" · output" if self.output else "")
 
@@ -113,7 +110,7 @@ class Connection:
 
 @dataclass
 class Net:
-    graph: nx.DiGraph
+    graph: Graph
     columns: dict[str, Column]  # in drawing order
     bias_nodes: dict[int, str]  # depth → 'bias:B1', 'bias:B2' … (ids no IR node can have)
 
@@ -182,7 +179,7 @@ def _term_links(net: Net, column: Column, term: Term) -> list[Connection]:
 
 def _wire_links(net: Net, column: Column, operand: str) -> list[Connection]:
     size = net.columns[operand].size
-    if WIRINGS.get(column.op) == "gather":
+    if OPS[column.op].wiring == "gather":
         offset = 0
         for other in column.operands:
             if other == operand:
@@ -202,7 +199,7 @@ def _wire_links(net: Net, column: Column, operand: str) -> list[Connection]:
 
 
 class _Reader:
-    def __init__(self, graph: nx.DiGraph):
+    def __init__(self, graph: Graph):
         self.graph = graph
         self.columns: dict[str, Column] = {}
         self.pending: deque[str] = deque()
@@ -256,7 +253,7 @@ class _Reader:
     def build(self, column: Column) -> None:
         attrs = self.attrs(column.node)
         op = attrs["op"]
-        if op in FUNCTIONS and op != "concat":
+        if OPS[op].called and OPS[op].wiring == "unit":  # a function of one value: the layer's activation
             column.activation = op
             column.terms = self.expand(attrs["args"][0], 1.0, None)
         elif self.is_affine(column.node):
@@ -296,7 +293,7 @@ class _Reader:
             return self.attrs(attrs["args"][1])["kind"] == "const"
         if op == "matmul":
             return self.matrix(attrs["args"][0]) is not None
-        return op in AFFINE_OPS
+        return OPS[op].affine
 
     def needs_param(self, node: str) -> bool:
         """Whether folding ``node`` into a sum would put a parameter on some edge."""
@@ -329,7 +326,7 @@ class _Reader:
     def expand_op(self, node: str, const: float, param: str | None) -> list[Term]:
         attrs = self.attrs(node)
         op, args = attrs["op"], attrs["args"]
-        if op in PASS_THROUGH:
+        if OPS[op].passes_through:
             return self.expand(args[0], const, param)
         if op == "add":
             return self.expand(args[0], const, param) + self.expand(args[1], const, param)
@@ -358,11 +355,11 @@ class _Reader:
         return [Term("matrix", tuple(sources), matrix, const * sign)]
 
 
-def _ordered(graph: nx.DiGraph):
-    return nx.lexicographical_topological_sort(graph, key=lambda n: graph.nodes[n]["order"])
+def _ordered(graph: Graph) -> list[str]:
+    return graph.topological()
 
 
-def read_units(graph: nx.DiGraph) -> Net:
+def read_units(graph: Graph) -> Net:
     """The columns, terms and bias nodes of ``graph``; raises :class:`NotDrawable`."""
     try:
         found = _Reader(graph).read()
@@ -385,10 +382,12 @@ def read_units(graph: nx.DiGraph) -> Net:
     return Net(graph, columns, {depth: f"{BIAS}B{k}" for k, depth in enumerate(biased, 1)})
 
 
-SYMBOLS = {"add": " + ", "sub": " - ", "mul": "*", "div": "/", "pow": "^", "matmul": "·"}
+def _symbol(op: str) -> str:
+    symbol = OPS[op].symbol
+    return f" {symbol} " if OPS[op].binds == 1 else symbol  # spaces around + and - only
 
 
-def formula(graph: nx.DiGraph, node: str, names: dict[str, str], top: bool = False) -> str:
+def formula(graph: Graph, node: str, names: dict[str, str], top: bool = False) -> str:
     """``node``'s expression, with drawn columns (``names``) as atoms: ``t1 * r``, ``P3_z^3``."""
     attrs = graph.nodes[node]
     if not top and node in names:
@@ -398,10 +397,10 @@ def formula(graph: nx.DiGraph, node: str, names: dict[str, str], top: bool = Fal
     args = [formula(graph, a, names) for a in attrs["args"]]
     if attrs["op"] == "neg":
         return f"-{args[0]}" if len(args[0].split()) == 1 else f"-({args[0]})"
-    if attrs["op"] in SYMBOLS:
+    if OPS[attrs["op"]].symbol:
         wrapped = [a if len(a.split()) == 1 or (attrs["op"] == "add" and i == 0) else f"({a})"
                    for i, a in enumerate(args)]
-        return SYMBOLS[attrs["op"]].join(wrapped)
+        return _symbol(attrs["op"]).join(wrapped)
     return f"{attrs['op']}({', '.join(args)})"
 
 

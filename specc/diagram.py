@@ -29,15 +29,17 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import graphviz
-import networkx as nx
-import torch
 
-from .draw_units import Column, Connection, Net, NotDrawable, Term, format_connections, read_units
+from .diagram_units import Column, Connection, Net, NotDrawable, Term, format_connections, read_units
 from .errors import SpecError
 from .files import atomic_path
-from .graph import spec_graph
+from .ir import Graph
+
+if TYPE_CHECKING:  # torch is imported only where weights are read: a .dot of a spec needs no torch
+    import torch
 
 VIEWS = ("neurons", "layers", "graph")
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None, ".gv": None}  # None: DOT text
@@ -197,27 +199,38 @@ def connections_list(spec, weights=None) -> list[dict]:
              "weight": c.reference() if c.param else None, "value": c.value(values)} for c in net.connections()]
 
 
-def _resolve(spec, weights) -> tuple[nx.DiGraph, dict[str, torch.Tensor] | None, str]:
-    """(IR, parameter values or None, file name) of whatever :func:`draw` was given."""
-    from . import load, parse  # here, not at the top: specc/__init__ imports this module
-    from .weights import apply_weights
-    module = None
-    if isinstance(spec, torch.nn.Module):
+def _resolve(spec, weights) -> tuple[Graph, dict[str, "torch.Tensor"] | None, str]:
+    """(IR, parameter values as float64 tensors or None, file name) of whatever :func:`draw` was given:
+    an IR, a path or spec text (the rule of :func:`specc.api.read_spec`), or a module from specc.load.
+
+    The IR is built at most once (a module brings its own), and weights from a file or a mapping are
+    checked against its parameter table: no module is built or compiled to draw a spec.
+    """
+    from .api import graph as build
+    values = None
+    if isinstance(spec, (str, os.PathLike, Graph)):
+        graph = build(spec)
+    elif hasattr(spec, "named_parameters"):  # a torch module: torch is loaded already
         if getattr(type(spec), "spec_source", None) is None:
             raise SpecError(f"cannot draw a {type(spec).__name__}: give a spec or a module made by specc.load")
-        module, graph = spec, spec_graph(spec)
-        spec = graph.graph["source"]
+        from .lower import spec_graph
+        graph = spec_graph(spec)
+        if weights is None:
+            values = {name: p.detach().cpu().double() for name, p in spec.named_parameters()}
     else:
-        graph = parse(spec)
-    file = graph.graph["file"]
-    if isinstance(weights, Mapping):
-        module = load(spec)
-        apply_weights(module, dict(weights), origin="weights")
-    elif weights is not None:
-        module = load(spec, weights=weights)
-    values = None if module is None else {
-        name: p.detach().to(torch.float64).cpu() for name, p in module.named_parameters()}
-    return graph, values, file
+        raise SpecError(f"cannot draw a {type(spec).__name__}: give a path, spec text, or a module made by "
+                        "specc.load")
+    if weights is not None:
+        import torch
+
+        from .weights import check_against, read_weights
+        if isinstance(weights, Mapping):
+            tensors, origin = {name: torch.as_tensor(value) for name, value in weights.items()}, "weights"
+        else:
+            (tensors, _), origin = read_weights(weights), str(weights)
+        check_against(graph, tensors, origin)
+        values = {name: tensors[name].detach().cpu().to(torch.float64) for name in graph.graph["params"]}
+    return graph, values, graph.graph["file"]
 
 
 # ---------------------------------------------------------------- common parts
@@ -486,8 +499,8 @@ GRAPH_SHAPES = {"input": "ellipse", "param": "box", "const": "plaintext", "op": 
 ORDERED_OPS = frozenset({"sub", "div", "pow", "matmul", "concat"})  # operand order matters: number the edges
 
 
-def _draw_graph_view(canvas: _Canvas, graph: nx.DiGraph, values, style: Style) -> None:
-    for node, attrs in graph.nodes(data=True):
+def _draw_graph_view(canvas: _Canvas, graph: Graph, values, style: Style) -> None:
+    for node, attrs in graph.nodes.items():
         kind = attrs["kind"]
         shape = f" {text(_dims(attrs['shape']))}" if style.show_shapes and kind != "const" else ""
         if kind == "op":
@@ -506,7 +519,7 @@ def _draw_graph_view(canvas: _Canvas, graph: nx.DiGraph, values, style: Style) -
         fill, border = PALETTE[{"input": "input", "output": "output", "param": "param"}.get(kind, "node")]
         canvas.node(node, label, kind, shape=GRAPH_SHAPES[kind], fillcolor=fill, color=border,
                     style="rounded,filled" if kind == "op" else "filled")
-    for source, target, attrs in graph.edges(data=True):
+    for (source, target), attrs in graph.edges.items():
         ordered = graph.nodes[target].get("op") in ORDERED_OPS
         label = {"label": _label(_small(text(",".join(str(p + 1) for p in attrs["positions"]))))} if ordered else {}
         canvas.edge(source, target, "data", arrowsize="0.6", color=NEUTRAL, **label)

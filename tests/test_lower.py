@@ -1,11 +1,13 @@
-"""specc/graph.py: the IR, names and their meanings, outputs, parameter order, roles, and meaning errors."""
+"""specc/lower.py: the IR, names and their meanings, outputs, parameter order, roles, and meaning errors."""
 import networkx as nx
 import pytest
 
 import specc
 from specc.errors import (ArityError, CycleError, InitError, InputAssignmentError, KindError, LimitError,
                           RedefinitionError, ReservedNameError, SpecError, UnknownFunctionError, UnknownNameError)
-from specc.graph import MAX_OPERATIONS
+from specc.lower import MAX_OPERATIONS
+from specc.ir import Graph
+from conftest import assert_spec_error
 
 # ---------------------------------------------------------------- the IR's documented attributes
 EVERY_NODE = {"kind", "shape", "batched", "span", "name", "stmt", "order"}
@@ -15,9 +17,9 @@ NAMED_OP = {"stmt_span", "expr_span", "dims"}
 
 
 def test_every_node_has_its_documented_attributes():
-    graph = specc.parse("input x[3], s\ndef f(z) = tanh(z) * k\nh[4] = f(W·x + b)\ny = 2*pi - h * s\n")
+    graph = specc.graph("input x[3], s\ndef f(z) = tanh(z) * k\nh[4] = f(W·x + b)\ny = 2*pi - h * s\n")
     kinds = set()
-    for node, attrs in graph.nodes(data=True):
+    for node, attrs in graph.nodes.items():
         kinds.add(attrs["kind"])
         assert EVERY_NODE | BY_KIND[attrs["kind"]] <= set(attrs), node
         if attrs["kind"] == "op" and attrs["name"]:
@@ -25,14 +27,19 @@ def test_every_node_has_its_documented_attributes():
         assert isinstance(attrs["shape"], tuple) and all(isinstance(s, int) for s in attrs["shape"])
     assert kinds == set(BY_KIND)
     assert {"file", "source", "program", "inputs", "outputs", "params"} <= set(graph.graph)
-    for source, target, data in graph.edges(data=True):
+    for (source, target), data in graph.edges.items():
         args = graph.nodes[target]["args"]
         assert [args[p] for p in data["positions"]] == [source] * len(data["positions"])
 
 
 def test_graph_shape_of_a_small_spec():
-    graph = specc.parse("input x[3]\nh[4] = relu(W·x + b)\n", )
-    assert isinstance(graph, nx.DiGraph) and nx.is_directed_acyclic_graph(graph)
+    graph = specc.graph("input x[3]\nh[4] = relu(W·x + b)\n", )
+    assert isinstance(graph, Graph) and graph.is_acyclic()
+    as_nx = graph.to_networkx()  # the same IR for networkx users
+    assert isinstance(as_nx, nx.DiGraph) and nx.is_directed_acyclic_graph(as_nx)
+    assert dict(as_nx.nodes(data=True)) == graph.nodes and as_nx.graph == graph.graph
+    assert list(nx.lexicographical_topological_sort(as_nx, key=lambda n: graph.nodes[n]["order"])) == \
+        graph.topological()
     assert graph.graph["inputs"] == ["x"] and graph.graph["outputs"] == ["h"] and graph.graph["params"] == ["W", "b"]
     h = graph.nodes["h"]
     assert (h["kind"], h["op"], h["name"], h["shape"], h["batched"]) == ("op", "relu", "h", (4,), True)
@@ -44,15 +51,15 @@ def test_graph_shape_of_a_small_spec():
 
 
 def test_an_argument_used_twice_is_one_edge_with_two_positions():
-    graph = specc.parse("input x\ny = x * x")
+    graph = specc.graph("input x\ny = x * x")
     assert graph.edges["x", "y"]["positions"] == [0, 1]
 
 
 def test_constants_and_def_provenance():
-    graph = specc.parse("input x\ndef f(z) = z * k\ny = f(x) + pi")
-    consts = [a for _, a in graph.nodes(data=True) if a["kind"] == "const"]
+    graph = specc.graph("input x\ndef f(z) = z * k\ny = f(x) + pi")
+    consts = [a for _, a in graph.nodes.items() if a["kind"] == "const"]
     assert [(c["name"], c["value"]) for c in consts] == [("pi", 3.141592653589793)]
-    inlined = [a for _, a in graph.nodes(data=True) if a.get("via") == "f"]
+    inlined = [a for _, a in graph.nodes.items() if a.get("via") == "f"]
     assert [a["op"] for a in inlined] == ["mul"]
 
 
@@ -70,7 +77,7 @@ def test_constants_and_def_provenance():
     ("y = a + 1", ["y"]),                                                       # no inputs at all
 ])
 def test_outputs(text, outputs):
-    assert specc.parse(text).graph["outputs"] == outputs
+    assert specc.graph(text).graph["outputs"] == outputs
 
 
 # ---------------------------------------------------------------- parameters: which names, in which order
@@ -89,12 +96,12 @@ def test_outputs(text, outputs):
     ("input x\ny = 2*pi*x + e", []),
 ])
 def test_parameter_names_and_order(text, params):
-    assert specc.parse(text).graph["params"] == params
+    assert specc.graph(text).graph["params"] == params
     assert [name for name, _ in specc.load(text).named_parameters()] == params
 
 
 def test_declared_scalar_and_undeclared_shapes():
-    graph = specc.parse("param a\ninput x[3]\ny = a * x + b * x")
+    graph = specc.graph("param a\ninput x[3]\ny = a * x + b * x")
     assert graph.nodes["a"]["shape"] == () and graph.nodes["b"]["shape"] == (3,)  # `param a` is a scalar
     assert graph.nodes["a"]["declared"] is True and graph.nodes["b"]["declared"] is False
 
@@ -108,8 +115,8 @@ def test_declared_scalar_and_undeclared_shapes():
     "input x\ng = logistic\nh = sigmoid\ny = g(x) - h(x) + relu(x)",
 ])
 def test_aliases_call_the_function(text):
-    graph = specc.parse(text)
-    ops = {a["op"] for _, a in graph.nodes(data=True) if a["kind"] == "op"}
+    graph = specc.graph(text)
+    ops = {a["op"] for _, a in graph.nodes.items() if a["kind"] == "op"}
     assert "relu" in ops or "logistic" in ops
     assert not ({"g", "f", "h"} & set(graph.nodes))
 
@@ -123,7 +130,7 @@ def test_def_arguments_are_computed_once_and_free_names_are_shared():
 
 # ---------------------------------------------------------------- roles and default initialisers
 def test_roles_follow_the_nn_linear_habit():
-    graph = specc.parse("input x[3], s\nh[4] = tanh(W·x + V·x + b)\ny = a * h - c + U·h\nparam w[4]\nz = w·h")
+    graph = specc.graph("input x[3], s\nh[4] = tanh(W·x + V·x + b)\ny = a * h - c + U·h\nparam w[4]\nz = w·h")
     role = {n: (graph.nodes[n]["role"], graph.nodes[n]["fan_in"], graph.nodes[n]["init"]) for n in graph.graph["params"]}
     assert role["W"] == ("weight", 3, "linear_weight") and role["V"] == ("weight", 3, "linear_weight")
     assert role["b"] == ("bias", 3, "linear_bias")
@@ -132,7 +139,7 @@ def test_roles_follow_the_nn_linear_habit():
     assert role["a"] == ("other", None, "randn")        # a factor, not a term of the sum
     assert role["w"] == ("other", None, "randn")        # a vector in a dot product
     assert graph.nodes["b"]["init_args"] == (3,)
-    negated = specc.parse("input x[3]\ny[2] = -W·x + b")
+    negated = specc.graph("input x[3]\ny[2] = -W·x + b")
     assert [negated.nodes[n]["role"] for n in ("W", "b")] == ["weight", "bias"]
 
 
@@ -203,17 +210,11 @@ MEANING_ERRORS = [
 @pytest.mark.parametrize("text,error,line,column,words", MEANING_ERRORS,
                          ids=[row[4][:40] for row in MEANING_ERRORS])
 def test_meaning_errors(text, error, line, column, words):
-    with pytest.raises(SpecError) as caught:
-        specc.parse(text)
-    err = caught.value
-    assert type(err) is error
-    assert (err.file, err.line, err.column) == ("<spec>", line, column)
-    assert words in err.message
-    assert err.format().startswith(f"<spec>:{line}:{column}: error: ")
+    assert_spec_error(text, error, line, column, words)
 
 
 def test_redefinition_points_at_both_places():
-    err = pytest.raises(RedefinitionError, specc.parse, "input x\nh = x\nh = 2*x").value
+    err = pytest.raises(RedefinitionError, specc.graph, "input x\nh = x\nh = 2*x").value
     ((text, span),) = err.notes
     assert text == "first definition of 'h'" and (span.line, span.column) == (2, 1)
     assert err.format().splitlines()[3:5] == ["<spec>:2:1: note: first definition of 'h'", "    h = x"]
@@ -223,3 +224,29 @@ def test_a_node_may_be_called_training():
     """Only parameters become module attributes; nodes, inputs and outputs are free to use these names."""
     model = specc.load("input forward, to\ntraining = forward + to")
     assert [n for n, _ in model.named_parameters()] == [] and model.spec_outputs == ("training",)
+
+
+def test_reserved_names_cover_the_installed_torch_module():
+    torch = pytest.importorskip("torch")
+    from specc.lower import TORCH_MODULE_ATTRIBUTES
+    missing = (set(dir(torch.nn.Module)) | set(vars(torch.nn.Module()))) - TORCH_MODULE_ATTRIBUTES
+    assert not missing, f"add to TORCH_MODULE_ATTRIBUTES: {sorted(missing)}"
+
+
+def test_the_cached_order_is_the_lexicographic_topological_order_after_any_additions():
+    import random
+    rng = random.Random(4)
+    for _ in range(200):
+        graph = Graph()
+        for step in range(30):
+            if rng.random() < 0.5 or len(graph) < 2:
+                graph.add_node(f"n{step}", order=rng.randrange(40))
+            else:
+                tail, head = rng.sample(sorted(graph), 2)
+                if graph.nodes[tail]["order"] < graph.nodes[head]["order"]:  # acyclic: edges go up in order
+                    graph.add_edge(tail, head)
+            if rng.random() < 0.3:
+                graph.topological()  # cache it, then keep adding
+        as_nx = graph.to_networkx()
+        assert graph.topological() == list(nx.lexicographical_topological_sort(
+            as_nx, key=lambda n: (graph.nodes[n]["order"], n)))

@@ -1,4 +1,7 @@
-"""AST → IR: one ``networkx.DiGraph`` that compiling, inspecting and drawing all read.
+"""AST → IR: lowering. Names get their meanings, ``def`` calls are inlined, and every expression
+becomes nodes of one :class:`specc.ir.Graph` that compiling, inspecting, drawing and training all
+read. Shapes are inferred by :mod:`specc.shapes`, parameter roles and initialisers set by
+:mod:`specc.inits`; what each operation means is a row of :mod:`specc.ops`.
 
 Node ids are the spec's names for inputs, parameters and named nodes,
 ``"<stmt>/<k>"`` for the operations and numbers inside statement ``<stmt>``
@@ -14,8 +17,8 @@ input       dims (declared sizes; () for a scalar)
 param       dims (declared sizes, () for `param a`, None if undeclared), declared,
             role ('weight' 'bias' 'other'), fan_in (int or None), init, init_args
 const       value (float), label (source text)
-op          op ('add' 'sub' 'mul' 'div' 'pow' 'neg' 'matmul', 'identity' for `y = x`,
-            or a built-in function name), args (operand ids, in order), label
+op          op (a row of specc.ops.OPS: 'add' 'sub' 'mul' 'div' 'pow' 'neg' 'matmul',
+            'identity' for `y = x`, or a built-in function name), args (operand ids, in order), label
             (source text), via (the def it was inlined from, or None), and
             optionally hint (a name for the temporary holding a def argument)
 named op    also stmt_span, expr_span (the whole statement, its right-hand side)
@@ -28,27 +31,56 @@ graph       file, source, program (the AST), inputs, outputs, params (spec names
 from __future__ import annotations
 
 import difflib
+import gc
+from contextlib import contextmanager
+from functools import lru_cache
 
-import networkx as nx
-import torch.nn
-
-from . import parse as ast
-from .errors import (ArityError, CycleError, DataError, InitError, InputAssignmentError, KindError, LimitError,
-                     RedefinitionError, ReservedNameError, ShapeError, Span, SpecError, UndeterminedSizeError,
+from . import parser as ast
+from .errors import (ArityError, CycleError, DataError, InputAssignmentError, KindError, LimitError,
+                     RedefinitionError, ReservedNameError, ShapeError, Span, SpecError,
                      UnknownFunctionError, UnknownNameError)
-from .functions import FUNCTIONS
-from .inits import INITIALIZERS, init_scheme
-from .shapes import SCALAR, Unifier, concrete
+from .inits import apply_init_lines, assign_roles
+from .ir import Graph
+from .ops import FUNCTIONS
+from .shapes import infer
 
 # Attributes of every module specc generates; a parameter of that name would shadow them.
-GENERATED_ATTRIBUTES = frozenset({"spec_source", "spec_file", "spec_inputs", "spec_outputs", "reset_parameters"})
-MODULE_ATTRIBUTES = frozenset(dir(torch.nn.Module)) | frozenset(vars(torch.nn.Module())) | GENERATED_ATTRIBUTES
-MAX_OPERATIONS = 20_000
+GENERATED_ATTRIBUTES = frozenset({"spec_source", "spec_file", "spec_inputs", "spec_outputs", "spec_ir",
+                                  "reset_parameters"})
+# torch.nn.Module's own attributes (torch 2.x), written out so that checking a spec never imports torch;
+# tests/test_lower.py checks that the list covers the installed torch.
+TORCH_MODULE_ATTRIBUTES = frozenset("""
+T_destination __annotations__ __call__ __class__ __delattr__ __dict__ __dir__ __doc__ __eq__ __format__
+__ge__ __getattr__ __getattribute__ __getstate__ __gt__ __hash__ __init__ __init_subclass__ __le__ __lt__
+__module__ __ne__ __new__ __reduce__ __reduce_ex__ __repr__ __setattr__ __setstate__ __sizeof__ __str__
+__subclasshook__ __weakref__ _apply _backward_hooks _backward_pre_hooks _buffers _call_impl
+_compiled_call_impl _forward_hooks _forward_hooks_always_called _forward_hooks_with_kwargs
+_forward_pre_hooks _forward_pre_hooks_with_kwargs _get_backward_hooks _get_backward_pre_hooks _get_name
+_is_full_backward_hook _load_from_state_dict _load_state_dict_post_hooks _load_state_dict_pre_hooks
+_maybe_warn_non_full_backward_hook _modules _named_members _non_persistent_buffers_set _parameters
+_register_load_state_dict_pre_hook _register_state_dict_hook _replicate_for_data_parallel
+_save_to_state_dict _slow_forward _state_dict_hooks _state_dict_pre_hooks _version _wrapped_call_impl
+add_module apply bfloat16 buffers call_super_init children compile cpu cuda double dump_patches eval
+extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half ipu
+load_state_dict modules mtia named_buffers named_children named_modules named_parameters parameters
+register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
+register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook
+register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
+register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
+to_empty train training type xpu zero_grad
+""".split())
+MODULE_ATTRIBUTES = TORCH_MODULE_ATTRIBUTES | GENERATED_ATTRIBUTES
+MAX_OPERATIONS = 1_000_000  # a guard against def calls that expand exponentially, not a size limit
 ELEMENTWISE_OPS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
 
 
+@lru_cache(maxsize=8)
+def _lines(source: str) -> list[str]:
+    return source.splitlines()  # once per source: a label per operation would otherwise be quadratic
+
+
 def source_text(source: str, span: Span) -> str:
-    lines = source.splitlines()
+    lines = _lines(source)
     if span.line == span.end_line:
         return lines[span.line - 1][span.column - 1:span.end_column - 1]
     parts = [lines[span.line - 1][span.column - 1:]] + lines[span.line:span.end_line - 1]
@@ -294,167 +326,32 @@ class _Builder:
                             Span(self.program.file, 1, 1, 1, 2))
         return sinks
 
-    def infer(self, graph: nx.DiGraph, outputs: list[ast.Decl]) -> None:
-        unifier = Unifier()
-        terms = {}
-        for node in _ordered(graph):
-            attrs = graph.nodes[node]
-            kind = attrs["kind"]
-            what = f"'{attrs.get('label') or node}'"
-            if kind in ("input", "param"):
-                dims = attrs.get("dims")
-                terms[node] = unifier.unknown() if dims is None else \
-                    unifier.fixed(dims, (f"'{_decl_text(node, dims, kind)}'", attrs["span"]))
-            elif kind == "const":
-                terms[node] = unifier.scalar()
-            elif kind == "op":
-                args = [terms[a] for a in attrs["args"]]
-                op, where = attrs["op"], attrs.get("expr_span", attrs["span"])
-                if op in ELEMENTWISE_OPS:
-                    term = unifier.elementwise(args[0], args[1], where, what)
-                elif op == "matmul":
-                    term = unifier.product(args[0], args[1], where, what)
-                elif op == "concat":
-                    term = unifier.concat(args, where)
-                else:
-                    term = args[0]
-                    if FUNCTIONS.get(op) and FUNCTIONS[op].needs_vector:
-                        if term.root().kind == SCALAR:
-                            raise ShapeError(f"'{op}' needs a vector; {what} is a scalar", where)
-                        term = unifier.unify(term, unifier.vector(), where, what)
-                if attrs.get("dims") is not None:
-                    if term.root().kind == SCALAR:
-                        raise ShapeError(f"'{node}' is declared with size {list(attrs['dims'])} but its value "
-                                         "is a scalar", attrs["span"])
-                    declared = unifier.fixed(attrs["dims"], (f"'{_decl_text(node, attrs['dims'], kind)}'",
-                                                             attrs["span"]))
-                    term = unifier.unify(term, declared, attrs["span"], f"'{node}'")
-                terms[node] = term
-        for decl in outputs:
-            if decl.dims is not None:
-                declared = unifier.fixed(decl.dims, (f"'output {_decl_text(decl.name.id, decl.dims, 'output')}'",
-                                                     decl.span))
-                unifier.unify(terms[decl.name.id], declared, decl.span, f"output '{decl.name.id}'")
-        unifier.solve_sums()
-        for node in graph:
-            root = terms[node].root()
-            if root.kind is None:
-                root.kind = SCALAR  # nothing asked for more: a plain number, like torch.randn(())
-        named = sorted((n for n in graph if graph.nodes[n]["name"] and graph.nodes[n]["kind"] != "const"),
-                       key=lambda n: (graph.nodes[n]["kind"] == "param", _pos(graph.nodes[n]["span"])))
-        for node in list(named) + list(graph):
-            attrs = graph.nodes[node]
-            shape = concrete(terms[node])
-            if None in shape:
-                if attrs["kind"] == "param":
-                    dims = ", ".join("N" if s is None else str(s) for s in shape)
-                    raise UndeterminedSizeError(f"the shape of parameter '{node}' is not determined by its uses; "
-                                                f"declare it, e.g. 'param {node}[{dims}]'", attrs["span"])
-                if attrs["name"]:
-                    raise UndeterminedSizeError(f"the size of '{node}' is not determined by anything; give it "
-                                                f"one, e.g. '{node}[N] = …'", attrs["span"])
-                raise UndeterminedSizeError(f"the size of {attrs.get('label')!r} is not determined by anything",
-                                            attrs["span"])
-            attrs["shape"] = shape
-            if attrs["kind"] == "op" and attrs["name"] and len(shape) == 2:
-                raise ShapeError(f"'{node}' would be a matrix {list(shape)}; a node is a scalar or a vector "
-                                 "(matrices are parameters used on the left of ·)", attrs["span"])
-        for node in _ordered(graph):
-            attrs = graph.nodes[node]
-            attrs["batched"] = attrs["kind"] == "input" or any(graph.nodes[a]["batched"]
-                                                               for a in attrs.get("args", ()))
-
-    def roles(self, graph: nx.DiGraph) -> None:
-        for node in _ordered(graph):
-            attrs = graph.nodes[node]
-            if attrs.get("op") == "matmul":
-                left = graph.nodes[attrs["args"][0]]
-                while left.get("op") == "neg":  # -W·x is (-W)·x: W is still the layer's weight
-                    left = graph.nodes[left["args"][0]]
-                if left["kind"] == "param" and len(left["shape"]) == 2 and left["role"] != "weight":
-                    left.update(role="weight", fan_in=left["shape"][1])
-        for node in _ordered(graph):
-            attrs = graph.nodes[node]
-            if attrs.get("op") not in ("add", "sub") or any(
-                    graph.nodes[c].get("op") in ("add", "sub") for c in graph.successors(node)):
-                continue
-            terms = _sum_terms(graph, node)
-            products = [graph.nodes[t] for t in terms if graph.nodes[t].get("op") == "matmul"
-                        and len(graph.nodes[graph.nodes[t]["args"][0]]["shape"]) == 2]
-            for term in terms:
-                param = graph.nodes[term]
-                if products and param["kind"] == "param" and param["role"] == "other":
-                    param.update(role="bias", fan_in=graph.nodes[products[0]["args"][0]]["shape"][1])
-        for node in graph.graph["params"]:
-            attrs = graph.nodes[node]
-            attrs["init"], attrs["init_args"] = {"weight": ("linear_weight", ()), "bias": (
-                "linear_bias", (attrs["fan_in"],)), "other": ("randn", ())}[attrs["role"]]
-
-    def apply_inits(self, graph: nx.DiGraph) -> None:
-        done: dict[str, Span] = {}
-        for init in self.inits:
-            name = init.name.id
-            if name not in self.params:
-                what = ("an input" if name in self.inputs else "a node" if name in self.assigns
-                        else "a function" if self._is_function(name) else None)
-                message = f"init applies to parameters; '{name}' is {what}" if what else \
-                    f"'{name}' is not a parameter of this spec (parameters: {', '.join(self.params) or 'none'})"
-                raise InitError(message, init.name.span)
-            if name in done:
-                raise RedefinitionError(f"'{name}' already has an init line", init.name.span,
-                                        notes=(("first init line", done[name]),))
-            done[name] = init.span
-            scheme, args = init_scheme(init.dist)
-            lo, hi = INITIALIZERS[scheme].arity
-            if not lo <= len(args) <= hi:
-                raise ArityError(f"init scheme '{scheme}' takes {lo if lo == hi else f'{lo} to {hi}'} "
-                                 f"argument(s), not {len(args)}", init.dist.span)
-            shape = graph.nodes[name]["shape"]
-            if len(shape) < INITIALIZERS[scheme].min_dims:
-                raise InitError(f"init scheme '{scheme}' needs a matrix; '{name}' has shape {list(shape)}",
-                                init.dist.span)
-            graph.nodes[name].update(init=scheme, init_args=args)
-
-
-def _decl_text(name: str, dims, kind: str) -> str:
-    prefix = {"param": "param ", "input": "input "}.get(kind, "")
-    return f"{prefix}{name}[{', '.join(map(str, dims))}]" if dims else f"{prefix}{name}"
+    def what_is(self, name: str) -> str | None:
+        """What a name means, for messages about a name used in the wrong place."""
+        if name in self.params:
+            return "a parameter"
+        return ("an input" if name in self.inputs else "a node" if name in self.assigns
+                else "a function" if self._is_function(name) else None)
 
 
 def _pos(span: Span) -> tuple[int, int]:
     return span.line, span.column
 
 
-def _ordered(graph: nx.DiGraph):
-    return nx.lexicographical_topological_sort(graph, key=lambda n: graph.nodes[n]["order"])
-
-
-def needed(graph: nx.DiGraph) -> set[str]:
+def needed(graph: Graph) -> set[str]:
     """The nodes the outputs are computed from (the outputs included)."""
     outputs = graph.graph["outputs"]
-    return set(outputs).union(*(nx.ancestors(graph, o) for o in outputs))
+    return graph.ancestors(outputs)
 
 
-def _sum_terms(graph: nx.DiGraph, node: str) -> list[str]:
-    """The terms of a sum, left to right, through nested + and - (a loop: sums can be long)."""
-    terms, stack = [], [node]
-    while stack:
-        attrs = graph.nodes[stack[-1]]
-        if attrs.get("op") in ("add", "sub"):
-            stack[-1:] = reversed(attrs["args"])
-        else:
-            terms.append(stack.pop())
-    return terms
-
-
-def build_graph(program: ast.Program) -> nx.DiGraph:
+def build_graph(program: ast.Program) -> Graph:
     """The IR of a parsed program, with every shape inferred; raises :class:`SpecError`."""
     builder = _Builder(program)
     try:
         builder.collect()
         builder.find_params()
         builder.build_nodes()
-        graph = nx.DiGraph(file=program.file, source=program.source, program=program, inputs=list(builder.inputs),
+        graph = Graph(file=program.file, source=program.source, program=program, inputs=list(builder.inputs),
                            outputs=[], params=list(builder.params))
         for node, attrs in builder.nodes.items():
             graph.add_node(node, **attrs)
@@ -469,39 +366,60 @@ def build_graph(program: ast.Program) -> nx.DiGraph:
         _check_cycles(graph)
         outputs = builder.outputs()
         graph.graph["outputs"] = [d.name.id for d in outputs]
-        builder.infer(graph, outputs)
+        infer(graph, [(d.name.id, d.dims, d.span) for d in outputs])
         for decl in outputs:
             source = graph.nodes[decl.name.id]
             graph.add_node(f"output:{decl.name.id}", kind="output", name=decl.name.id, stmt=None, span=decl.span,
                            order=len(graph), args=(decl.name.id,), shape=source["shape"],
                            batched=source["batched"])
             graph.add_edge(decl.name.id, f"output:{decl.name.id}", positions=[0])
-        builder.roles(graph)
-        builder.apply_inits(graph)
+        assign_roles(graph)
+        apply_init_lines(graph, builder.inits, builder.what_is)
     except SpecError as err:
         raise err.with_source(program.source) from None
     return graph
 
 
-def spec_graph(model_or_graph) -> nx.DiGraph:
-    """The IR of a module compiled by specc (from its ``spec_source``); an IR is returned as it is."""
-    if isinstance(model_or_graph, nx.DiGraph):
+@contextmanager
+def collector_paused():
+    """Pause Python's cycle collector while a compiler stage allocates many small objects: they are
+    all still in use, so the collections it would run cost time (~40 % of a large spec's parse) and
+    free nothing."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@lru_cache(maxsize=64)
+def graph_of(text: str, file: str = "<spec>") -> Graph:
+    """The IR of spec text, built once per distinct (text, file) and shared: treat it as read-only."""
+    with collector_paused():
+        return build_graph(ast.parse_program(text, file))
+
+
+def spec_graph(model_or_graph) -> Graph:
+    """The IR of a module compiled by specc: the one it carries (``spec_ir``), else the one its
+    ``spec_source`` builds (memoised, so never built twice); an IR is returned as it is."""
+    if isinstance(model_or_graph, Graph):
         return model_or_graph
+    carried = getattr(model_or_graph, "spec_ir", None)
+    if isinstance(carried, Graph):
+        return carried
     source = getattr(model_or_graph, "spec_source", None)
     if source is None:
         raise DataError("the model was not compiled by specc (it has no spec_source)")
-    return build_graph(ast.parse_program(source, getattr(model_or_graph, "spec_file", "<spec>")))
+    return graph_of(source, getattr(model_or_graph, "spec_file", "<spec>"))
 
 
-def _check_cycles(graph: nx.DiGraph) -> None:
-    if nx.is_directed_acyclic_graph(graph):  # linear time; find_cycle on the whole graph is not
+def _check_cycles(graph: Graph) -> None:
+    cycle = graph.cycle()
+    if not cycle:
         return
-    looped = [c for c in nx.strongly_connected_components(graph)
-              if len(c) > 1 or any(graph.has_edge(n, n) for n in c)]
-    component = min(looped, key=lambda c: min(graph.nodes[n]["order"] for n in c))
-    start = min(component, key=lambda n: graph.nodes[n]["order"])
-    cycle = nx.find_cycle(graph.subgraph(component), source=start)
-    named = [u for u, _ in cycle if graph.nodes[u].get("name") and graph.nodes[u]["kind"] == "op"]
+    named = [u for u in cycle if graph.nodes[u].get("name") and graph.nodes[u]["kind"] == "op"]
     first = min(named, key=lambda n: _pos(graph.nodes[n]["span"]))
     path = " → ".join(named[named.index(first):] + named[:named.index(first)] + [first])
     raise CycleError(f"'{first}' depends on itself: {path}", graph.nodes[first]["span"])

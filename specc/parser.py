@@ -6,20 +6,23 @@ which name is a parameter, what size a vector has — is the graph stage's job.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import threading
 from functools import lru_cache
 from importlib import resources
 from typing import Union
 
 import lark
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
+from .ops import BINARY_OPERATORS
 from .errors import LimitError, ReservedNameError, Span, SpecError, SpecSyntaxError
 
 KEYWORDS = frozenset({"input", "output", "param", "def", "init"})
 # Each stage walks an expression recursively; this keeps every walk far inside Python's recursion limit.
 MAX_NESTING = 200
 CONSTANTS = {"pi": 3.141592653589793, "e": 2.718281828459045}
+_PARSING = threading.Lock()  # one parser and one AST builder, shared: one parse at a time
 
 
 # ---------------------------------------------------------------- AST nodes
@@ -149,84 +152,109 @@ class _BracketContinuation:
 
 
 @lru_cache(maxsize=1)
-def _parser() -> Lark:
+def _parser() -> tuple[Lark, "_ToAst"]:
+    """The parser, built once, with the AST builder inside it: LALR reductions build the AST directly,
+    with no parse tree in between (twice as fast); the builder is told each parse's file name."""
     grammar = resources.files("specc").joinpath("grammar.lark").read_text(encoding="utf-8")
+    builder = _ToAst()
     return Lark(grammar, parser="lalr", lexer="contextual", postlex=_BracketContinuation(),
-                propagate_positions=True, maybe_placeholders=True)
+                transformer=builder, maybe_placeholders=True, cache=True), builder
+
+
+@dataclass(frozen=True)
+class _Paren:
+    """A parenthesised expression while its parent is built: the parent's span includes the brackets."""
+
+    expr: Expr
+    span: Span
+
+
+def _unwrap(child):
+    return child.expr if isinstance(child, _Paren) else child
 
 
 class _ToAst(Transformer):
-    def __init__(self, file: str):
-        super().__init__()
-        self.file = file
+    """Lark callbacks, one per grammar rule; children are tokens and already built AST nodes.
 
-    def _span(self, meta_or_token) -> Span:
-        m = meta_or_token
-        return Span(self.file, m.line, m.column, m.end_line, m.end_column)
+    Spans come from the first and last child (keyword and bracket tokens are named in the grammar so
+    that they reach here). ``depth`` records how deeply each expression nests, so that a statement
+    nested beyond MAX_NESTING is refused before any stage walks it recursively.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.file = "<spec>"
+        self.depth: dict[int, int] = {}
+
+    def _span(self, first, last=None) -> Span:
+        """From the start of ``first`` to the end of ``last``: tokens, or AST nodes with their spans."""
+        start = getattr(first, "span", first)
+        end = start if last is None else getattr(last, "span", last)
+        return Span(self.file, start.line, start.column, end.end_line, end.end_column)
 
     def _name(self, token: Token) -> Name:
         return Name(str(token), self._span(token))
 
-    def _decls(self, meta, children):
-        return tuple(children), self._span(meta)
+    def _expr(self, node, *children):
+        self.depth[id(node)] = 1 + max((self.depth.get(id(_unwrap(c)), 1) for c in children), default=0)
+        return node
 
-    @v_args(meta=True)
-    def input_decl(self, meta, children):
-        return InputDecl(*self._decls(meta, children))
+    def _statement_expr(self, child, statement_span: Span):
+        expr = _unwrap(child)
+        if self.depth.get(id(expr), 1) + 1 > MAX_NESTING:
+            raise LimitError(f"this statement nests more than {MAX_NESTING} operations inside each other; "
+                             "split it into named nodes", statement_span)
+        return expr
 
-    @v_args(meta=True)
-    def output_decl(self, meta, children):
-        return OutputDecl(*self._decls(meta, children))
+    def _decls(self, children):
+        keyword, *decls = children
+        return tuple(decls), self._span(keyword, decls[-1])
 
-    @v_args(meta=True)
-    def param_decl(self, meta, children):
-        return ParamDecl(*self._decls(meta, children))
+    def input_decl(self, children):
+        return InputDecl(*self._decls(children))
 
-    @v_args(meta=True)
-    def decl(self, meta, children):
+    def output_decl(self, children):
+        return OutputDecl(*self._decls(children))
+
+    def param_decl(self, children):
+        return ParamDecl(*self._decls(children))
+
+    def decl(self, children):
         name, dims = children
-        return Decl(_checked_name(self._name(name)), dims, self._span(meta))
+        sizes, end = dims if dims is not None else (None, name)
+        return Decl(_checked_name(self._name(name)), sizes, self._span(name, end))
 
     def dims(self, tokens):
         sizes = []
-        for token in tokens:
+        for token in tokens[1:-1]:
             text = str(token)
             if not text.isdigit() or int(text) < 1:
                 raise SpecSyntaxError(f"a size must be a whole number of at least 1, not {text!r}",
                                       self._span(token))
             sizes.append(int(text))
-        return tuple(sizes)
+        return tuple(sizes), tokens[-1]
 
-    @v_args(meta=True)
-    def def_stmt(self, meta, children):
-        name, *params, body = children
+    def def_stmt(self, children):
+        keyword, name, *params, body = children
+        span = self._span(keyword, body)
         params = tuple(_checked_name(self._name(p)) for p in params if p is not None)
-        return Def(_checked_name(self._name(name)), params, body, self._span(meta))
+        return Def(_checked_name(self._name(name)), params, self._statement_expr(body, span), span)
 
-    @v_args(meta=True)
-    def init_stmt(self, meta, children):
-        name, dist = children
-        return Init(self._name(name), dist, self._span(meta))
+    def init_stmt(self, children):
+        keyword, name, dist = children
+        span = self._span(keyword, dist)
+        return Init(self._name(name), self._statement_expr(dist, span), span)
 
-    @v_args(meta=True)
-    def assign(self, meta, children):
+    def assign(self, children):
         name, dims, expr = children
-        target = Decl(_checked_name(self._name(name)), dims, self._span(name))
-        return Assign(target, expr, self._span(meta))
+        sizes, end = dims if dims is not None else (None, name)
+        span = self._span(name, expr)
+        target = Decl(_checked_name(self._name(name)), sizes, self._span(name, end))
+        return Assign(target, self._statement_expr(expr, span), span)
 
-    def _binop(op):
-        @v_args(meta=True)
-        def build(self, meta, children):
-            left, *_, right = children  # the matmul and pow operator tokens sit in between
-            return BinOp(op, left, right, self._span(meta))
-        return build
-
-    add, sub, mul, div = _binop("add"), _binop("sub"), _binop("mul"), _binop("div")
-    matmul, pow = _binop("matmul"), _binop("pow")
-
-    @v_args(meta=True)
-    def neg(self, meta, children):
-        return Neg(children[0], self._span(meta))
+    def neg(self, children):
+        minus, operand = children
+        return self._expr(Neg(_unwrap(operand), self._span(minus, operand)), operand)
 
     def number(self, children):
         token = children[0]
@@ -235,13 +263,31 @@ class _ToAst(Transformer):
     def name(self, children):
         return _not_keyword(self._name(children[0]))
 
-    @v_args(meta=True)
-    def call(self, meta, children):
-        func, *args = children
-        return Call(_not_keyword(self._name(func)), tuple(a for a in args if a is not None), self._span(meta))
+    def call(self, children):
+        func, *args, closing = children
+        args = [a for a in args if a is not None]
+        node = Call(_not_keyword(self._name(func)), tuple(_unwrap(a) for a in args), self._span(func, closing))
+        return self._expr(node, *args)
+
+    def paren(self, children):
+        opening, expr, closing = children
+        return _Paren(_unwrap(expr), self._span(opening, closing))
 
     def start(self, children):
         return tuple(c for c in children if c is not None)
+
+
+def _binop(op: str):
+    def build(self, children):
+        left, *_, right = children  # the matmul and pow operator tokens sit in between
+        node = BinOp(op, _unwrap(left), _unwrap(right), self._span(left, right))
+        return self._expr(node, left, right)
+    return build
+
+
+# One handler per binary operator of the operation table; the grammar's rule aliases are the rows' names.
+for _op in BINARY_OPERATORS:
+    setattr(_ToAst, _op, _binop(_op))
 
 
 def _not_keyword(name: Name) -> Name:
@@ -310,36 +356,25 @@ def _syntax_error(err: UnexpectedInput, file: str, source: str) -> SpecError:
     return SpecSyntaxError(message, Span(file, line, column, line, column + width), source=source)
 
 
-def _check_nesting(tree: lark.Tree, file: str) -> None:
-    """Refuse an expression nested more than MAX_NESTING levels deep, before anything recurses into it."""
-    stack = [(statement, statement, 1) for statement in tree.children if isinstance(statement, lark.Tree)]
-    while stack:
-        node, statement, depth = stack.pop()
-        if depth > MAX_NESTING:
-            meta = statement.meta
-            raise LimitError(f"this statement nests more than {MAX_NESTING} operations inside each other; "
-                             "split it into named nodes", Span(file, meta.line, meta.column, meta.end_line,
-                                                                meta.end_column))
-        stack.extend((child, statement, depth + 1) for child in node.children if isinstance(child, lark.Tree))
-
-
 def parse_program(source: str, file: str = "<spec>") -> Program:
     """Parse spec text into a :class:`Program`; raise :class:`SpecError` on any mistake."""
-    parser = _parser()
+    parser, builder = _parser()
     if source.startswith("\ufeff"):  # a byte-order mark some editors write; not part of the text
         source = source[1:]
-    try:
-        tree = parser.parse(source)
-        _check_nesting(tree, file)
-        statements = _ToAst(file).transform(tree)
-    except (UnexpectedEOF, UnexpectedInput) as err:
-        raise _syntax_error(err, file, source) from None
-    except SpecError as err:
-        raise err.with_source(source) from None
-    except VisitError as err:
-        if isinstance(err.orig_exc, SpecError):
-            raise err.orig_exc.with_source(source) from None
-        raise
-    except lark.exceptions.LarkError as err:  # anything else Lark may raise is still the user's syntax
-        raise SpecSyntaxError(f"cannot parse: {err}", Span(file, 1, 1, 1, 2), source=source) from None
+    with _PARSING:
+        builder.file, builder.depth = file, {}
+        try:
+            statements = parser.parse(source)
+        except (UnexpectedEOF, UnexpectedInput) as err:
+            raise _syntax_error(err, file, source) from None
+        except SpecError as err:
+            raise err.with_source(source) from None
+        except VisitError as err:
+            if isinstance(err.orig_exc, SpecError):
+                raise err.orig_exc.with_source(source) from None
+            raise
+        except lark.exceptions.LarkError as err:  # anything else Lark may raise is still the user's syntax
+            raise SpecSyntaxError(f"cannot parse: {err}", Span(file, 1, 1, 1, 2), source=source) from None
+        finally:
+            builder.depth = {}
     return Program(tuple(statements), source, file)

@@ -1,11 +1,12 @@
-"""specc/parse.py: statements, separators, precedence, spans, syntax errors, and no Lark leaks."""
+"""specc/parser.py: statements, separators, precedence, spans, syntax errors, and no Lark leaks."""
 import random
 
 import pytest
 
 import specc
 from specc.errors import LimitError, ReservedNameError, SpecError, SpecSyntaxError
-from specc.parse import MAX_NESTING, Call, Name, Neg, Num, parse_program, walk
+from specc.parser import MAX_NESTING, Call, Name, Neg, Num, parse_program, walk
+from conftest import assert_spec_error
 
 _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "matmul": "@", "pow": "^"}
 
@@ -147,13 +148,7 @@ SYNTAX_ERRORS = [
 
 @pytest.mark.parametrize("text,error,line,column,words", SYNTAX_ERRORS, ids=[row[4][:40] for row in SYNTAX_ERRORS])
 def test_syntax_errors(text, error, line, column, words):
-    with pytest.raises(SpecError) as caught:
-        specc.parse(text)
-    err = caught.value
-    assert type(err) is error
-    assert (err.file, err.line, err.column) == ("<spec>", line, column)
-    assert words in err.message
-    assert err.source is not None and "Traceback" not in err.format()
+    assert_spec_error(text, error, line, column, words)
 
 
 def test_deep_but_allowed_nesting_compiles():
@@ -162,7 +157,7 @@ def test_deep_but_allowed_nesting_compiles():
 
 
 def test_keyword_in_a_value_position_reports_the_keyword():
-    err = pytest.raises(SpecError, specc.parse, "input x\ny = x + output").value
+    err = pytest.raises(SpecError, specc.graph, "input x\ny = x + output").value
     assert "'output' is a keyword" in err.message
 
 
@@ -188,7 +183,7 @@ def _random_texts(count: int, seed: int):
 def test_random_text_raises_only_spec_errors(seed):
     for text in _random_texts(150, seed):
         try:
-            specc.parse(text)
+            specc.graph(text)
         except SpecError as err:
             assert err.line is None or err.line >= 1, text
             err.format()  # formatting never fails either

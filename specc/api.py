@@ -1,0 +1,171 @@
+"""The public API behind ``import specc``: a spec in, its AST, IR, source or module out.
+
+    import specc
+    model = specc.load("specs/two_io.spec")      # an nn.Module named after the spec
+    ir = specc.graph("specs/two_io.spec")        # the IR (specc.ir.Graph), every size inferred
+    tree = specc.parse("input x\\ny = 2*x")       # the AST (specc.parser.Program)
+    print(specc.to_source("specs/two_io.spec"))  # standalone PyTorch source
+
+What a spec argument may be (:func:`read_spec`): a ``pathlib.Path`` (or any
+``os.PathLike``), or a one-line string ending in ``.spec``, is a file, and a
+missing one is ``SpecError("no such file: …")``; any other string is spec
+text. A string is never read as a file just because a file of that name
+exists. The command line treats its arguments as paths.
+
+This module imports only the standard library and specc's light modules;
+the parser, the compiler and torch are imported by the functions that need them.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
+
+from .errors import SpecError, SpecSyntaxError
+from .ir import Graph
+
+if TYPE_CHECKING:
+    import torch
+
+    from .parser import Program
+
+Source = Union[str, "os.PathLike[str]"]
+SPEC_SUFFIX = ".spec"
+
+
+# ---------------------------------------------------------------- what a spec argument is
+def is_spec_path(source: str) -> bool:
+    """Whether a string names a spec file: one line that ends in ``.spec``."""
+    return "\n" not in source and "\r" not in source and source.endswith(SPEC_SUFFIX)
+
+
+def read_spec(source: Source) -> tuple[str, str]:
+    """(text, file name) of a spec given as a path or as spec text (the rule in this module's doc)."""
+    if isinstance(source, os.PathLike):
+        return read_spec_file(source)
+    if not isinstance(source, str):
+        raise TypeError(f"a spec is a path or a string of spec text, not {type(source).__name__}")
+    if is_spec_path(source):
+        return read_spec_file(source)
+    return source, "<spec>"
+
+
+def read_spec_file(path: str | os.PathLike) -> tuple[str, str]:
+    """(text, file name) of a spec file, read as UTF-8; an unreadable file is a :class:`SpecError`."""
+    name = os.fspath(path)
+    try:
+        return Path(name).read_text(encoding="utf-8"), name
+    except FileNotFoundError:
+        raise SpecError(f"no such file: {name}") from None
+    except IsADirectoryError:
+        raise SpecError(f"cannot read {name}: it is a directory") from None
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{name} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except OSError as err:
+        raise SpecError(f"cannot read {name}: {err.strerror or err}") from None
+
+
+def _text_hint(err: SpecError, source: Source) -> SpecError:
+    """A syntax error in one line of spec text with no ``=`` (a file name, more likely) says how to
+    pass a file."""
+    if isinstance(source, str) and isinstance(err, SpecSyntaxError) and "\n" not in source.strip() \
+            and "=" not in source:
+        err.notes += (("this string was read as spec text; to read a file, pass a pathlib.Path or a name "
+                       f"ending in {SPEC_SUFFIX}", None),)
+    return err
+
+
+# ---------------------------------------------------------------- the stages
+def parse(source: Source) -> "Program":
+    """The syntax tree of a spec (:class:`specc.parser.Program`), before any meaning is checked."""
+    from .parser import parse_program
+    text, file = read_spec(source)
+    try:
+        return parse_program(text, file)
+    except SpecError as err:
+        raise _text_hint(err, source) from None
+
+
+def graph(source: Source | Graph) -> Graph:
+    """The IR of a spec, every size inferred (docs/ir.md); an IR is returned as it is.
+
+    The IR is built once per distinct text and file and shared: treat it as read-only.
+    """
+    if isinstance(source, Graph):
+        return source
+    from .lower import graph_of  # looked up on each call, so tests can count the builds
+    text, file = read_spec(source)
+    try:
+        return graph_of(text, file)
+    except SpecError as err:
+        raise _text_hint(err, source) from None
+
+
+def to_source(source: Source | Graph) -> str:
+    """Standalone PyTorch source of a spec: one ``nn.Module`` class, importing only torch and the stdlib."""
+    from .compile import emit_source
+    return emit_source(graph(source))
+
+
+def load(source: Source | Graph, weights: str | os.PathLike | None = None) -> "torch.nn.Module":
+    """Compile a spec into an ``nn.Module`` whose parameters carry the spec's names.
+
+    The module carries its IR (``spec_ir``), so fitting, drawing and reading data never build it
+    again. ``weights`` (a safetensors or JSON file of named tensors) sets the parameters; a file
+    whose names or shapes do not match the spec is refused. Float64 weights give a float64 module,
+    so trained values are not rounded on the way in.
+    """
+    import torch
+
+    from .compile import load_module
+    from .weights import apply_weights, check_against, read_weights
+    ir = graph(source)
+    tensors = None
+    if weights is not None:  # read and checked before anything is compiled
+        tensors, _ = read_weights(weights)
+        check_against(ir, tensors, origin=str(weights))
+    module = load_module(ir)
+    if tensors is not None:
+        if any(t.dtype == torch.float64 for t in tensors.values()) and Path(weights).suffix.lower() != ".json":
+            module.double()
+        apply_weights(module, tensors, origin=str(weights))
+    return module
+
+
+# ---------------------------------------------------------------- the module's repr
+def _sized(name: str, shape: tuple[int, ...]) -> str:
+    return f"{name}[{', '.join(map(str, shape))}]" if shape else name
+
+
+def describe(ir: Graph) -> str:
+    """What a compiled module's ``extra_repr`` says, from the IR alone: the spec file, inputs ->
+    outputs, and every parameter with its shape (``[]`` for a scalar)::
+
+        specs/two_io.spec: in1[5], in2[5] -> out1[3], out2[3]
+        parameters: W1[10, 5], V1[10, 5], b[10], W2[3, 10], b_w[3], V2[3, 10], b_v[3]
+
+    ``repr(specc.load(spec))`` is ``ClassName(`` + these lines, indented + ``)``.
+    """
+    nodes = ir.nodes
+    inputs = ", ".join(_sized(n, nodes[n]["shape"]) for n in ir.graph["inputs"])
+    outputs = ", ".join(_sized(n, nodes[n]["shape"]) for n in ir.graph["outputs"])
+    params = ", ".join(f"{p}[{', '.join(map(str, nodes[p]['shape']))}]" for p in ir.graph["params"])
+    return f"{ir.graph['file']}: {inputs} -> {outputs}\nparameters: {params or 'none'}"
+
+
+# ---------------------------------------------------------------- optional parts
+EXTRAS = {"matplotlib": "plot", "onnx": "onnx"}
+
+
+def require(module: str, what: str):
+    """Import an optional dependency, or say which extra of specc installs it."""
+    top = module.partition(".")[0]
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        if err.name not in (None, top, module) and not str(err.name).startswith(top + "."):
+            raise  # the package is there but something it needs is broken: its own error says what
+        extra = EXTRAS.get(top, top)
+        raise SpecError(f"{what} needs {top}, which is not installed: install specc[{extra}] "
+                        f"(pip install 'specc[{extra}]')") from None

@@ -1,0 +1,191 @@
+"""Every operation of the language: one table, one row per operation, read by every stage.
+
+A row says how the language writes the operation (an operator symbol and how
+tightly it binds, or a call by name), its shape rule (``specc.shapes.RULES``),
+its PyTorch template and that template's precedence, and the facts other stages
+need: whether it acts on each unit alone (the neuron view draws it unit to unit,
+and numbers-only uses of it are computed at compile time), whether it is affine
+(the unit views fold it into edge weights), and its backends. The ``numpy``
+backend is a forward and a backward rule on float64 arrays: the NumPy training
+tape runs it, and the compiler folds numbers-only expressions (``sqrt(2)``,
+``1/0``) with its forward rule. Other backends (a C criterion) get a field of
+their own here.
+
+Stages dispatch on the row: parse (operator → row name), shapes (``shape``),
+compile (``torch``, ``precedence``, ``operands``), objective (``numpy``), draw
+(``elementwise``, ``affine``, ``wiring``). Adding a function is one row here
+plus one row in tests/test_ops.py.
+
+Importing this module imports nothing heavy: rules name NumPy through a proxy
+that imports it on first use, so ``specc check`` never loads it.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import operator
+from dataclasses import dataclass
+from typing import Callable
+
+
+class _OnUse:
+    """A module imported on first attribute access."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+np = _OnUse("numpy")
+
+# Python precedence of generated expressions (higher binds tighter); templates are parenthesised by them.
+ATOM, POW, UNARY, MUL, ADD, ANY = 100, 90, 80, 70, 60, 0
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    shape: str  # rule in specc.shapes.RULES: broadcast, same, vector, product, concat
+    torch: str  # Python expression; {0}, {1} … are the operands' code, {all} all of them comma-joined
+    precedence: int = ATOM  # of the template's result
+    operands: tuple[int, ...] = (ANY,)  # least precedence each operand's code needs (else it is parenthesised)
+    arity: int | None = 1  # None: any number ≥ 1
+    symbol: str | None = None  # an operator's spelling in the language ('+', '·'); None: called by name
+    binds: int | None = None  # the language's binding level for an operator (higher binds tighter)
+    elementwise: bool = False  # each unit of the result depends on that unit of each operand alone
+    affine: bool = False  # linear in its operands (mul and div when a factor is a constant)
+    wiring: str = "unit"  # how the unit views wire its operands: unit to unit, or 'gather' (concat)
+    numpy: tuple[Callable, Callable] | None = None  # (forward(*xs), backward(g, *xs, out) -> grads per operand)
+    doc: str = ""
+
+    @property
+    def called(self) -> bool:
+        """Written as a call, ``name(args)``: a built-in function."""
+        return self.symbol is None
+
+    @property
+    def passes_through(self) -> bool:
+        return self.torch == "{0}"
+
+    @property
+    def foldable(self) -> bool:
+        """Computed at compile time when every operand is a number."""
+        return self.elementwise and self.numpy is not None
+
+    def code(self, operands: list[str]) -> str:
+        """The template filled with operand code (already parenthesised as :attr:`operands` asks)."""
+        return self.torch.format(*operands, all=", ".join(operands))
+
+    def operand_precedence(self, position: int) -> int:
+        return self.operands[min(position, len(self.operands) - 1)]
+
+    def fold(self, *values: float) -> float:
+        """The operation on plain numbers, as float64 arrays compute it (``1/0`` is inf, ``log(-1)`` nan).
+
+        Python's own float arithmetic where it is exactly that (so ``init c = -1`` needs no NumPy);
+        NumPy's float64 for the rest, and where Python would raise instead (``1/0``).
+        """
+        exact = PYTHON_ARITHMETIC.get(self.name)
+        if exact is not None:
+            try:
+                return float(exact(*values))
+            except ArithmeticError:
+                pass
+        with np.errstate(all="ignore"):
+            return float(self.numpy[0](*(np.float64(v) for v in values)))
+
+
+# Operations on which Python's float arithmetic is IEEE float64 arithmetic, as a float64 tensor's is
+# (pow is not: 2^0.5 may round differently); where Python raises (1/0), NumPy's answer is taken.
+PYTHON_ARITHMETIC: dict[str, Callable[..., float]] = {
+    "add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
+    "neg": operator.neg, "identity": lambda v: v, "linear": lambda v: v}
+
+
+def _rows(*rows: Op) -> dict[str, Op]:
+    return {row.name: row for row in rows}
+
+
+def _unary(name: str, torch: str, forward: Callable, backward: Callable, doc: str = "", **flags) -> Op:
+    """A function of one value, unit by unit: ``backward(g, x, y)`` is the gradient through ``y = f(x)``."""
+    return Op(name, "same", torch, numpy=(forward, lambda g, x, y: (backward(g, x, y),)), elementwise=True,
+              doc=doc, **flags)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _logsumexp(x):
+    top = x.max(-1, keepdims=True)
+    return top + np.log(np.exp(x - top).sum(-1, keepdims=True))
+
+
+def _erf(x):
+    return np.vectorize(math.erf, otypes=[float])(x)
+
+
+_SQRT_HALF, _INV_SQRT_2PI = math.sqrt(0.5), 1.0 / math.sqrt(2.0 * math.pi)
+
+
+def _pow_backward(g, a, b, y):
+    # d(a^b)/db = a^b·ln a, defined for a > 0; elsewhere the exponent gets no gradient.
+    return g * b * a ** (b - 1), g * y * np.log(np.where(a > 0, a, 1.0))
+
+
+OPS: dict[str, Op] = _rows(
+    # ---- operators, loosest first
+    Op("add", "broadcast", "{0} + {1}", ADD, (ADD, ADD + 1), 2, "+", 1, elementwise=True, affine=True,
+       numpy=(lambda a, b: a + b, lambda g, a, b, y: (g, g))),
+    Op("sub", "broadcast", "{0} - {1}", ADD, (ADD, ADD + 1), 2, "-", 1, elementwise=True, affine=True,
+       numpy=(lambda a, b: a - b, lambda g, a, b, y: (g, -g))),
+    Op("mul", "broadcast", "{0} * {1}", MUL, (MUL, MUL + 1), 2, "*", 2, elementwise=True, affine=True,
+       numpy=(lambda a, b: a * b, lambda g, a, b, y: (g * b, g * a))),
+    Op("div", "broadcast", "{0} / {1}", MUL, (MUL, MUL + 1), 2, "/", 2, elementwise=True, affine=True,
+       numpy=(lambda a, b: a / b, lambda g, a, b, y: (g / b, -g * a / (b * b)))),
+    # A·v for a matrix A is v @ A.T on a batch of rows, as nn.Linear computes it; compile writes
+    # F.linear for W·x + b and a dot product for vector·vector (specc.compile.product).
+    Op("matmul", "product", "{1} @ {0}.T", MUL, (ATOM, MUL), 2, "·", 3, affine=True),
+    Op("neg", "same", "-{0}", UNARY, (UNARY,), 1, "-", 4, elementwise=True, affine=True,
+       numpy=(lambda a: -a, lambda g, a, y: (-g,))),
+    Op("pow", "broadcast", "{0} ** {1}", POW, (POW + 1, UNARY), 2, "^", 5, elementwise=True,
+       numpy=(lambda a, b: a ** b, _pow_backward)),
+    # ---- built-in functions
+    _unary("identity", "{0}", lambda x: x, lambda g, x, y: g, "the value itself", affine=True),
+    _unary("linear", "{0}", lambda x: x, lambda g, x, y: g, "the value itself (nnet's linout)", affine=True),
+    _unary("relu", "torch.relu({0})", lambda x: np.maximum(x, 0.0), lambda g, x, y: g * (x > 0)),
+    _unary("tanh", "torch.tanh({0})", lambda x: np.tanh(x), lambda g, x, y: g * (1.0 - y * y)),
+    _unary("sigmoid", "torch.sigmoid({0})", _sigmoid, lambda g, x, y: g * y * (1.0 - y)),
+    _unary("logistic", "torch.sigmoid({0})", _sigmoid, lambda g, x, y: g * y * (1.0 - y), "sigmoid"),
+    Op("softmax", "vector", "torch.softmax({0}, dim=-1)", doc="over the units of a vector",
+       numpy=(lambda x: np.exp(x - _logsumexp(x)),
+              lambda g, x, y: (y * (g - (g * y).sum(-1, keepdims=True)),))),
+    Op("log_softmax", "vector", "torch.log_softmax({0}, dim=-1)", doc="over the units of a vector",
+       numpy=(lambda x: x - _logsumexp(x), lambda g, x, y: (g - np.exp(y) * g.sum(-1, keepdims=True),))),
+    # torch's softplus switches to the identity above 20 (its default threshold).
+    _unary("softplus", "F.softplus({0})", lambda x: np.where(x > 20, x, np.log1p(np.exp(np.minimum(x, 20)))),
+           lambda g, x, y: g * np.where(x > 20, 1.0, _sigmoid(x))),
+    _unary("elu", "F.elu({0})", lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
+           lambda g, x, y: g * np.where(x > 0, 1.0, y + 1.0)),
+    _unary("gelu", "F.gelu({0})", lambda x: 0.5 * x * (1.0 + _erf(x * _SQRT_HALF)),
+           lambda g, x, y: g * (0.5 * (1.0 + _erf(x * _SQRT_HALF)) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)),
+           "the exact (erf) form, F.gelu's default"),
+    _unary("silu", "F.silu({0})", lambda x: x * _sigmoid(x),
+           lambda g, x, y: g * (_sigmoid(x) * (1.0 + x * (1.0 - _sigmoid(x))))),
+    _unary("leaky_relu", "F.leaky_relu({0})", lambda x: np.where(x > 0, x, 0.01 * x),
+           lambda g, x, y: g * np.where(x > 0, 1.0, 0.01), "slope 0.01 below 0"),
+    _unary("exp", "torch.exp({0})", lambda x: np.exp(x), lambda g, x, y: g * y),
+    _unary("log", "torch.log({0})", lambda x: np.log(x), lambda g, x, y: g / x),
+    _unary("sin", "torch.sin({0})", lambda x: np.sin(x), lambda g, x, y: g * np.cos(x)),
+    _unary("cos", "torch.cos({0})", lambda x: np.cos(x), lambda g, x, y: -g * np.sin(x)),
+    _unary("abs", "torch.abs({0})", lambda x: np.abs(x), lambda g, x, y: g * np.sign(x)),
+    _unary("sqrt", "torch.sqrt({0})", lambda x: np.sqrt(x), lambda g, x, y: g * 0.5 / y),
+    _unary("square", "torch.square({0})", lambda x: np.square(x), lambda g, x, y: g * 2.0 * x),
+    Op("concat", "concat", "torch.cat([{all}], dim=-1)", arity=None, wiring="gather",
+       doc="joins scalars and vectors into one vector"),
+)
+
+FUNCTIONS: dict[str, Op] = {name: op for name, op in OPS.items() if op.called}
+BINARY_OPERATORS: tuple[str, ...] = tuple(name for name, op in OPS.items() if op.symbol and op.arity == 2)
