@@ -3,7 +3,6 @@ and where the files specc ships (bundled specs, example data) are."""
 from __future__ import annotations
 
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -20,6 +19,8 @@ def atomic_path(path: str | os.PathLike, make_parents: bool = True) -> Iterator[
     path = Path(path)
     if make_parents:
         path.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # here: importing it costs more than `specc check` spends on a small spec
+
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:

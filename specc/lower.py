@@ -30,7 +30,6 @@ graph       file, source, program (the AST), inputs, outputs, params (spec names
 """
 from __future__ import annotations
 
-import difflib
 import gc
 from contextlib import contextmanager
 from functools import lru_cache
@@ -46,7 +45,7 @@ from .shapes import infer
 
 # Attributes of every module specc generates; a parameter of that name would shadow them.
 GENERATED_ATTRIBUTES = frozenset({"spec_source", "spec_file", "spec_inputs", "spec_outputs", "spec_ir",
-                                  "reset_parameters"})
+                                  "reset_parameters", "check_inputs"})
 # torch.nn.Module's own attributes (torch 2.x), written out so that checking a spec never imports torch;
 # tests/test_lower.py checks that the list covers the installed torch.
 TORCH_MODULE_ATTRIBUTES = frozenset("""
@@ -182,6 +181,8 @@ class _Builder:
             return name.id
         if name.id in self.assigns or name.id in self.inputs or name.id in self.param_decls:
             raise KindError(f"'{name.id}' is a value, not a function", name.span)
+        import difflib  # only on this error path
+
         known = sorted(set(FUNCTIONS) | set(self.defs) | set(self.aliases))
         close = difflib.get_close_matches(name.id, known, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else "; define it with 'def'"
@@ -394,7 +395,7 @@ def collector_paused():
             gc.enable()
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=8)  # a few: one command reads one or two specs, and a large IR holds much memory
 def graph_of(text: str, file: str = "<spec>") -> Graph:
     """The IR of spec text, built once per distinct (text, file) and shared: treat it as read-only."""
     with collector_paused():

@@ -22,6 +22,16 @@ def input_error(names: tuple, sizes: tuple, values: tuple) -> Exception:
     return ValueError("the inputs' shapes do not fit the spec")
 
 
+def parameter_property(name: str) -> property:
+    """A class attribute that reads the registered parameter ``name``."""
+    def get(module: nn.Module) -> nn.Parameter:
+        try:
+            return module._parameters[name]
+        except KeyError:  # not registered yet (or deleted): let nn.Module register or report it
+            raise AttributeError(name) from None
+    return property(get)
+
+
 class Xor(nn.Module):
     """X[2] -> y[1]"""
 
@@ -59,3 +69,8 @@ class Xor(nn.Module):
         h = torch.sigmoid(F.linear(X, self.W1))  # line 3: h[5] = sigmoid(W1·X)
         y = torch.sigmoid(F.linear(h, self.W2))  # line 4: y[1] = sigmoid(W2·h)
         return y
+
+    # Parameters as class attributes: Python finds them before nn.Module's __getattr__, which
+    # costs about 1 µs a lookup, on every call of forward.
+    W1 = parameter_property('W1')
+    W2 = parameter_property('W2')
