@@ -13,11 +13,11 @@ IR: the graph attributes, then one line per node in topological order:
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 
 from .errors import Span
 from .ir import Graph
+from .parser import Node
 
 INDENT = "  "
 # AST fields not shown: the whole source text (the dump is of that text).
@@ -56,23 +56,23 @@ def value_text(value) -> str:
 
 # ---------------------------------------------------------------- AST
 def _is_node(value) -> bool:
-    return dataclasses.is_dataclass(value) and not isinstance(value, (type, Span))
+    return isinstance(value, Node)
 
 
 def _ast_lines(node, label: str, depth: int, out: list[str]) -> None:
     head, children = [type(node).__name__], []
     if isinstance(getattr(node, "span", None), Span):
         head.append(span_text(node.span))
-    for f in dataclasses.fields(node):
-        if f.name == "span" or f.name in AST_SKIPPED:
+    for field in node.__slots__:
+        if field == "span" or field in AST_SKIPPED:
             continue
-        value = getattr(node, f.name)
+        value = getattr(node, field)
         if _is_node(value):
-            children.append((f.name, value))
+            children.append((field, value))
         elif isinstance(value, tuple) and value and all(_is_node(v) for v in value):
-            children += [(f"{f.name}[{i}]", v) for i, v in enumerate(value)]
+            children += [(f"{field}[{i}]", v) for i, v in enumerate(value)]
         else:
-            head.append(f"{f.name}={value_text(value)}")
+            head.append(f"{field}={value_text(value)}")
     out.append(INDENT * depth + (f"{label}: " if label else "") + " ".join(head))
     for name, child in children:
         _ast_lines(child, name, depth + 1, out)

@@ -5,10 +5,9 @@ which name is a parameter, what size a vector has — is the graph stage's job.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 import threading
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Union
 
 import lark
@@ -26,98 +25,125 @@ _PARSING = threading.Lock()  # one parser and one AST builder, shared: one parse
 
 
 # ---------------------------------------------------------------- AST nodes
-@dataclass(frozen=True)
-class Num:
-    value: float
-    text: str
-    span: Span
+class Node:
+    """An immutable AST record: its fields are its ``__slots__``, compared, hashed and shown by value.
+
+    Written out rather than made with ``dataclass``, whose generated methods cost ~1 ms of start-up a
+    class, a tenth of ``specc check`` on a small spec.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, *args, **kwargs):
+        values = dict(zip(self.__slots__, args), **kwargs)
+        if len(args) > len(self.__slots__) or set(values) != set(self.__slots__):
+            raise TypeError(f"{type(self).__name__} takes the fields {', '.join(self.__slots__)}")
+        for name in self.__slots__:
+            object.__setattr__(self, name, values[name])
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other._values() == self._values()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self.__slots__)})"
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    __delattr__ = __setattr__
+
+    def __reduce__(self):
+        return type(self), self._values()
 
 
-@dataclass(frozen=True)
-class Name:
-    id: str
-    span: Span
+class Num(Node):
+    """value: float; text: str; span: Span"""
+
+    __slots__ = ('value', 'text', 'span')
 
 
-@dataclass(frozen=True)
-class BinOp:
-    op: str  # add sub mul div matmul pow
-    left: "Expr"
-    right: "Expr"
-    span: Span
+class Name(Node):
+    """id: str; span: Span"""
+
+    __slots__ = ('id', 'span')
 
 
-@dataclass(frozen=True)
-class Neg:
-    operand: "Expr"
-    span: Span
+class BinOp(Node):
+    """op: the name of an operator's row in specc.ops (add, sub …); left, right: Expr; span: Span"""
+
+    __slots__ = ('op', 'left', 'right', 'span')
 
 
-@dataclass(frozen=True)
-class Call:
-    func: Name
-    args: tuple["Expr", ...]
-    span: Span
+class Neg(Node):
+    """operand: Expr; span: Span"""
+
+    __slots__ = ('operand', 'span')
+
+
+class Call(Node):
+    """func: Name; args: tuple of Expr; span: Span"""
+
+    __slots__ = ('func', 'args', 'span')
 
 
 Expr = Union[Num, Name, BinOp, Neg, Call]
 
 
-@dataclass(frozen=True)
-class Decl:
-    name: Name
-    dims: tuple[int, ...] | None  # None: no brackets; () never occurs
-    span: Span
+class Decl(Node):
+    """name: Name; dims: tuple[int, ...] | None (None: no brackets; () never occurs); span: Span"""
+
+    __slots__ = ('name', 'dims', 'span')
 
 
-@dataclass(frozen=True)
-class InputDecl:
-    decls: tuple[Decl, ...]
-    span: Span
+class InputDecl(Node):
+    """decls: tuple[Decl, ...]; span: Span"""
+
+    __slots__ = ('decls', 'span')
 
 
-@dataclass(frozen=True)
-class OutputDecl:
-    decls: tuple[Decl, ...]
-    span: Span
+class OutputDecl(Node):
+    """decls: tuple[Decl, ...]; span: Span"""
+
+    __slots__ = ('decls', 'span')
 
 
-@dataclass(frozen=True)
-class ParamDecl:
-    decls: tuple[Decl, ...]
-    span: Span
+class ParamDecl(Node):
+    """decls: tuple[Decl, ...]; span: Span"""
+
+    __slots__ = ('decls', 'span')
 
 
-@dataclass(frozen=True)
-class Def:
-    name: Name
-    params: tuple[Name, ...]
-    body: Expr
-    span: Span
+class Def(Node):
+    """name: Name; params: tuple[Name, ...]; body: Expr; span: Span"""
+
+    __slots__ = ('name', 'params', 'body', 'span')
 
 
-@dataclass(frozen=True)
-class Init:
-    name: Name
-    dist: Expr
-    span: Span
+class Init(Node):
+    """name: Name; dist: Expr; span: Span"""
+
+    __slots__ = ('name', 'dist', 'span')
 
 
-@dataclass(frozen=True)
-class Assign:
-    target: Decl
-    expr: Expr
-    span: Span
+class Assign(Node):
+    """target: Decl; expr: Expr; span: Span"""
+
+    __slots__ = ('target', 'expr', 'span')
 
 
 Statement = Union[InputDecl, OutputDecl, ParamDecl, Def, Init, Assign]
 
 
-@dataclass(frozen=True)
-class Program:
-    statements: tuple[Statement, ...]
-    source: str
-    file: str
+class Program(Node):
+    """statements: tuple[Statement, ...]; source: str; file: str"""
+
+    __slots__ = ('statements', 'source', 'file')
 
 
 def walk(expr: Expr):
@@ -155,18 +181,17 @@ class _BracketContinuation:
 def _parser() -> tuple[Lark, "_ToAst"]:
     """The parser, built once, with the AST builder inside it: LALR reductions build the AST directly,
     with no parse tree in between (twice as fast); the builder is told each parse's file name."""
-    grammar = resources.files("specc").joinpath("grammar.lark").read_text(encoding="utf-8")
+    # Package data beside this module (importlib.resources would import zipfile: ~5 ms at every start).
+    grammar = Path(__file__).with_name("grammar.lark").read_text(encoding="utf-8")
     builder = _ToAst()
     return Lark(grammar, parser="lalr", lexer="contextual", postlex=_BracketContinuation(),
                 transformer=builder, maybe_placeholders=True, cache=True), builder
 
 
-@dataclass(frozen=True)
-class _Paren:
+class _Paren(Node):
     """A parenthesised expression while its parent is built: the parent's span includes the brackets."""
 
-    expr: Expr
-    span: Span
+    __slots__ = ("expr", "span")
 
 
 def _unwrap(child):
