@@ -62,7 +62,10 @@ CHECK_SPEC = "specs/two_io.spec"
 HEAVY = ("torch", "networkx", "numpy", "matplotlib")
 SIZES = (100, 300, 1000, 3000, 10_000)
 # Subprocesses import the specc of this checkout, not whatever the environment has installed.
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+# Bytecode caching stays on, as on a user's machine (this sandbox sets PYTHONDONTWRITEBYTECODE, which
+# would recompile every module of specc at every start).
+ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+       "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 IMPORT_LINE = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|\s*(\S+)\s*$")
 
 

@@ -35,11 +35,16 @@ class Node:
     __slots__ = ()
 
     def __init__(self, *args, **kwargs):
-        values = dict(zip(self.__slots__, args), **kwargs)
-        if len(args) > len(self.__slots__) or set(values) != set(self.__slots__):
+        if kwargs:  # the parser passes fields by position; keywords are for people
+            values = dict(zip(self.__slots__, args), **kwargs)
+            args = tuple(values[name] for name in self.__slots__ if name in values)
+            if len(values) != len(args):
+                args = ()  # an unknown field: refused below
+        if len(args) != len(self.__slots__):
             raise TypeError(f"{type(self).__name__} takes the fields {', '.join(self.__slots__)}")
-        for name in self.__slots__:
-            object.__setattr__(self, name, values[name])
+        setter = object.__setattr__
+        for name, value in zip(self.__slots__, args):
+            setter(self, name, value)
 
     def _values(self) -> tuple:
         return tuple(getattr(self, name) for name in self.__slots__)

@@ -81,10 +81,8 @@ class Residual(nn.Module):
         out = torch.log_softmax(F.linear(torch.cat([s, u], dim=-1), self.P, self.q), dim=-1)
         return out
 
-    # Parameters as class attributes: Python finds them before nn.Module's __getattr__, which
-    # costs about 1 µs a lookup, on every call of forward.
-    A = parameter_property('A')
-    c = parameter_property('c')
-    G = parameter_property('G')
-    P = parameter_property('P')
-    q = parameter_property('q')
+
+# Parameters as class attributes: Python finds them before nn.Module's __getattr__, which costs
+# about 1 µs a lookup on every call of forward.
+for name in ('A', 'c', 'G', 'P', 'q'):
+    setattr(Residual, name, parameter_property(name))

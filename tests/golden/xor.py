@@ -70,7 +70,8 @@ class Xor(nn.Module):
         y = torch.sigmoid(F.linear(h, self.W2))  # line 4: y[1] = sigmoid(W2·h)
         return y
 
-    # Parameters as class attributes: Python finds them before nn.Module's __getattr__, which
-    # costs about 1 µs a lookup, on every call of forward.
-    W1 = parameter_property('W1')
-    W2 = parameter_property('W2')
+
+# Parameters as class attributes: Python finds them before nn.Module's __getattr__, which costs
+# about 1 µs a lookup on every call of forward.
+for name in ('W1', 'W2'):
+    setattr(Xor, name, parameter_property(name))
