@@ -33,6 +33,18 @@ def parameter_property(name: str) -> property:
     return property(get)
 
 
+def linear_sum(inputs: list, weights: list, bias: torch.Tensor | None) -> torch.Tensor:
+    """The sum of inputs[k] @ weights[k].T, plus bias. On large batches one GEMM over the joined
+    inputs and weights is the fastest way on a CPU; on small ones, one GEMM each, accumulating into
+    the first (measured in benchmarks/bench_core.py)."""
+    if inputs[0].shape[0] >= 256:
+        return F.linear(torch.cat(inputs, dim=-1), torch.cat(weights, dim=1), bias)
+    total = F.linear(inputs[0], weights[0], bias)
+    for x, weight in zip(inputs[1:], weights[1:]):
+        total = torch.addmm(total, x, weight.T)
+    return total
+
+
 class Outputs(NamedTuple):
     out1: torch.Tensor
     out2: torch.Tensor
@@ -87,10 +99,7 @@ class TwoIo(nn.Module):
         ):
             raise input_error(('in1', 'in2'), (5, 5), (in1, in2))
         # line 5: h[10] = g(W1·in1 + V1·in2 + b)
-        h = (
-            torch.relu(F.linear(torch.cat([in1, in2], dim=-1), torch.cat([self.W1, self.V1], dim=1),
-            self.b))
-        )
+        h = torch.relu(linear_sum([in1, in2], [self.W1, self.V1], self.b))
         out1 = torch.relu(F.linear(h, self.W2, self.b_w))  # line 6: out1[3] = f(W2·h + b_w)
         out2 = torch.relu(F.linear(h, self.V2, self.b_v))  # line 7: out2[3] = f(V2·h + b_v)
         return Outputs(out1, out2)
