@@ -15,6 +15,8 @@ _ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*) = (.*)$")
 
 def comment(text: str) -> str:
     """Text safe inside a ``#`` comment: control and line-breaking characters are escaped."""
+    if text.isprintable():
+        return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 

@@ -200,6 +200,20 @@ def test_golden_files_are_lint_clean(path):
     assert not long, f"lines longer than 100 characters: {long}"
 
 
+@pytest.mark.parametrize("text", [
+    "input x\ny = 2*x  # not code: math.pi, F.relu\n",                        # imports follow the code only
+    "input x\ny = x * pi + relu(x)\nz = softplus(y)\n",                        # math and F both used
+    "y = a\n",                                                                # no input, no F, no math
+    "input a[2], b[2]\nc[3] = tanh(W·a + V·b + d)\n",                         # linear_sum
+])
+def test_generated_source_imports_exactly_what_it_uses(text):
+    from pyflakes.api import check
+    from pyflakes.reporter import Reporter
+
+    out = io.StringIO()
+    assert check(specc.to_source(text), "generated.py", Reporter(out, io.StringIO())) == 0, out.getvalue()
+
+
 def test_long_statements_names_and_comments_stay_within_100_columns():
     text = ("input " + ", ".join(f"an_input_with_a_long_name_{i}[3]" for i in range(6)) + "\n"
             "a_node_with_a_rather_long_name[7] = tanh(" + " + ".join(
