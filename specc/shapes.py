@@ -283,11 +283,12 @@ def _settle(graph: Graph, terms: dict[str, Term]) -> None:
         span = graph.nodes[node]["span"]
         return graph.nodes[node]["kind"] == "param", span.line, span.column
 
-    undetermined = [n for n in graph if None in concrete(terms[n])]
+    shapes = {node: concrete(term) for node, term in terms.items()}
+    undetermined = [n for n in graph if None in shapes[n]]
     if undetermined:
         named = [n for n in undetermined if graph.nodes[n]["name"] and graph.nodes[n]["kind"] != "const"]
         node = min(named, key=position) if named else undetermined[0]
-        attrs, shape = graph.nodes[node], concrete(terms[node])
+        attrs, shape = graph.nodes[node], shapes[node]
         if attrs["kind"] == "param":
             dims = ", ".join("N" if s is None else str(s) for s in shape)
             raise UndeterminedSizeError(f"the shape of parameter '{node}' is not determined by its uses; "
@@ -297,14 +298,13 @@ def _settle(graph: Graph, terms: dict[str, Term]) -> None:
                                         f"one, e.g. '{node}[N] = …'", attrs["span"])
         raise UndeterminedSizeError(f"the size of {attrs.get('label')!r} is not determined by anything",
                                     attrs["span"])
-    matrices = [n for n in graph if graph.nodes[n]["kind"] == "op" and graph.nodes[n]["name"]
-                and len(concrete(terms[n])) == 2]
+    matrices = [n for n in graph if len(shapes[n]) == 2 and graph.nodes[n]["kind"] == "op" and graph.nodes[n]["name"]]
     if matrices:
         node = min(matrices, key=position)
-        raise ShapeError(f"'{node}' would be a matrix {list(concrete(terms[node]))}; a node is a scalar or a "
+        raise ShapeError(f"'{node}' would be a matrix {list(shapes[node])}; a node is a scalar or a "
                          "vector (matrices are parameters used on the left of ·)", graph.nodes[node]["span"])
     for node in graph:
-        graph.nodes[node]["shape"] = concrete(terms[node])
+        graph.nodes[node]["shape"] = shapes[node]
 
 
 def _decl_text(name: str, dims, kind: str) -> str:
