@@ -3,17 +3,19 @@
 
 Each problem is run once for real to record the (f, gradient) of every call;
 the timed runs then replay those values, so ``fn`` costs ~0.2 µs and what is
-left is the optimiser (plus the copy of x it hands to fn).  The replaying fn
+left is the minimiser (plus the copy of x it hands to fn).  The replaying fn
 ignores x, so every version is fed the same sequence of values; each timed
-run must stop at the recorded iteration count (checked).
+run must stop at the recorded iteration count (checked).  The variants take
+turns within each repeat, so a change in the machine's load hits them alike.
 
     python benchmarks/bench_bfgs.py                       # current version
-    # before/after: e0bdb2e holds the torch version of specc/bfgs.py
-    git show e0bdb2e:specc/bfgs.py > /tmp/bfgs_old.py
+    # before/after: any older specc/bfgs.py, e.g. the last commit's
+    git show HEAD:specc/bfgs.py > /tmp/bfgs_old.py
     python benchmarks/bench_bfgs.py --baseline /tmp/bfgs_old.py
 
-A baseline module only needs a ``vmmin(fn, x0, **kw)`` that accepts torch
-tensors (the old torch port accepted nothing else).
+A baseline module only needs a ``vmmin(fn, x0, **kw)``; it is timed with
+NumPy and torch starting points like the current one (``--baseline-torch-only``
+for versions that accepted only torch tensors).
 """
 from __future__ import annotations
 
@@ -98,24 +100,24 @@ def replayer(calls, as_torch):
     return fn
 
 
-def time_per_iteration(minimiser, calls, x0, kw, expected_iterations, as_torch,
-                       repeats):
-    """Best-of-``repeats`` µs per iteration, as (thread CPU time, wall time).
+def time_per_iteration(variants, calls, x0, kw, expected_iterations, repeats):
+    """Best-of-``repeats`` µs per iteration of each variant, as (thread CPU time, wall time).
 
     CPU time of this thread is skewed less by other load on the machine;
     wall time also counts work torch might hand to other threads."""
-    best_cpu = best_wall = float("inf")
+    best = {label: [float("inf"), float("inf")] for label, _, _ in variants}
     for _ in range(repeats):
-        fn = replayer(calls, as_torch)
-        start_point = torch.from_numpy(x0.copy()) if as_torch else x0.copy()
-        cpu0, wall0 = time.thread_time(), time.perf_counter()
-        result = minimiser(fn, start_point, **kw)
-        cpu, wall = time.thread_time() - cpu0, time.perf_counter() - wall0
-        if result.iterations != expected_iterations:
-            raise RuntimeError("replay diverged from the recorded run")
-        best_cpu, best_wall = min(best_cpu, cpu), min(best_wall, wall)
-    return (best_cpu / expected_iterations * 1e6,
-            best_wall / expected_iterations * 1e6)
+        for label, minimiser, as_torch in variants:
+            fn = replayer(calls, as_torch)
+            start_point = torch.from_numpy(x0.copy()) if as_torch else x0.copy()
+            cpu0, wall0 = time.thread_time(), time.perf_counter()
+            result = minimiser(fn, start_point, **kw)
+            cpu, wall = time.thread_time() - cpu0, time.perf_counter() - wall0
+            if result.iterations != expected_iterations:
+                raise RuntimeError(f"{label}: replay diverged from the recorded run")
+            best[label] = [min(best[label][0], cpu), min(best[label][1], wall)]
+    return {label: (cpu / expected_iterations * 1e6, wall / expected_iterations * 1e6)
+            for label, (cpu, wall) in best.items()}
 
 
 def load_baseline(path):
@@ -127,26 +129,27 @@ def load_baseline(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--baseline", type=Path,
-                        help="an older bfgs.py to time alongside (torch input)")
+                        help="an older bfgs.py to time alongside")
+    parser.add_argument("--baseline-torch-only", action="store_true",
+                        help="the baseline accepts torch tensors only")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
 
     variants = [("numpy x0", vmmin, False), ("torch x0", vmmin, True)]
     if args.baseline:
-        variants.insert(0, (f"baseline {args.baseline.name}"[:22],
-                            load_baseline(args.baseline), True))
+        old = load_baseline(args.baseline)
+        kinds = [("torch x0", True)] if args.baseline_torch_only else [("numpy x0", False), ("torch x0", True)]
+        variants = [(f"baseline, {kind}", old, as_torch) for kind, as_torch in kinds] + variants
 
     print(f"{'problem':16s} {'iters':>6s} {'evals':>6s}  {'variant':22s}"
           f" {'µs/iter CPU':>11s} {'µs/iter wall':>12s}")
     for name, fn, x0, kw in (sine_nnet_problem(), rosenbrock_problem(),
                              quadratic_problem()):
         result, calls = record(fn, x0, kw)
-        for label, minimiser, as_torch in variants:
-            cpu, wall = time_per_iteration(minimiser, calls, x0, kw,
-                                           result.iterations, as_torch,
-                                           args.repeats)
+        timings = time_per_iteration(variants, calls, x0, kw, result.iterations, args.repeats)
+        for label, (cpu, wall) in timings.items():
             print(f"{name:16s} {result.iterations:6d} {result.fn_evals:6d}  "
                   f"{label:22s} {cpu:11.1f} {wall:12.1f}")
 

@@ -74,7 +74,7 @@ def specc_bfgs(engine: str, data, model=None) -> dict:
 
 
 def nnet_numpy_port(data) -> dict:
-    """The nnet engine's optimiser and criterion with the NumPy port in place of the C kernel."""
+    """The nnet engine's optimiser and criterion with the NumPy fallback in place of the C kernel."""
     model = specc.load(SINE)
     load_wts(model, WTS)
     layout = nnet_layout(model)
@@ -251,7 +251,7 @@ def sine(args, row, rows) -> None:
     row("sine", "the same, specc.load (compiling the spec) included", facts, seconds,
         f"({seconds / r_seconds:.1f}x R)")
     facts, seconds = timed(lambda: nnet_numpy_port(data), args.repeat)
-    row("sine", "the same, NumPy port of the kernel (vmmin called directly)", facts, seconds,
+    row("sine", "the same, the kernel's NumPy fallback (vmmin called directly)", facts, seconds,
         f"({seconds / r_seconds:.1f}x R)")
     for engine in ("numpy", "autograd"):
         facts, seconds = timed(lambda: specc_bfgs(engine, data, model), args.repeat if engine != "autograd" else 1)

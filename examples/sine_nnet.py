@@ -2,7 +2,8 @@
 
 R:  nnet(x, y, size=4, linout=TRUE, Wts=seq(0, 1, by=1/12), maxit=10000, abstol=1e-8, reltol=1e-9)
 reaches a training MSE of 3.1e-7 on the 50 points in sine50.csv. Here the same network is
-specs/sine_nnet.spec, started from the same weights and fitted by the same BFGS (R's vmmin):
+specs/sine_nnet.spec, started from the same weights and fitted by the same BFGS (Nash's
+variable-metric method, as in R's optim and nnet):
 
 - engine "nnet" evaluates the criterion with nnet's own arithmetic, so the fit retraces R's
   to the last bit (same iterations, same weights, same f(pi/2));

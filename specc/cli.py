@@ -182,19 +182,24 @@ def cmd_train(args) -> int:
     from .api import load
     from .train import DTYPES, OPTIMIZERS, fit, format_result, plot_history, start_from, training_metadata
     from .weights import save_weights
-    dtype = DTYPES[args.dtype] if args.dtype else OPTIMIZERS[args.optimizer].dtype or torch.float32
+    # Without --optimizer, fit chooses the method and with it the dtype (float64 for bfgs).
+    dtype = DTYPES[args.dtype] if args.dtype else \
+        (OPTIMIZERS[args.optimizer].dtype or torch.float32) if args.optimizer else None
     if args.seed is not None:
-        torch.manual_seed(args.seed)  # the compiler's initial values, then the mini-batch order
-    module = load(Path(args.spec)).to(dtype)  # the one IR of this command: the module carries it
-    start_from(module, init_from=args.init_from, rang=args.rang)
+        torch.manual_seed(args.seed)  # the compiler's initial values, then the mini-batch order and restarts
+    module = load(Path(args.spec)).to(dtype or torch.float32)  # the one IR of this command: the module carries it
+    if dtype is None and args.init_from:
+        module.double()  # the file's values at full precision; fit chooses the dtype (float64 for bfgs)
+    start_from(module, init_from=args.init_from, rang=args.rang)  # the first restart's start
     result = fit(module, args.data, loss=args.loss, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
                  max_iter=args.max_iter, batch_size=args.batch_size, momentum=args.momentum, abstol=args.abstol,
                  reltol=args.reltol, decay=args.decay, seed=args.seed, dtype=dtype, engine=args.engine,
-                 progress=not args.quiet)
+                 restarts=args.restarts, progress=not args.quiet)
     if args.out:  # only now: a failed or interrupted run writes nothing
         save_weights(module, args.out, training_metadata(result, args.data))
     if args.plot:
-        plot_history(result.history, args.plot, title=f"{Path(args.spec).name}: {args.optimizer}, {args.loss}")
+        title = f"{Path(args.spec).name}: {result.settings['optimizer']}, {args.loss}"
+        plot_history(result.history, args.plot, title=title)
     print(json.dumps(result.summary()) if args.json else f"{args.spec}: {format_result(result)}")
     for written in (args.out, args.plot):
         if written and not args.quiet:
@@ -306,23 +311,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--data", required=True, metavar="FILE",
                    help="CSV (header row) or NPZ named after the spec's inputs and outputs; vectors as h[1] … h[n]")
-    p.add_argument("--optimizer", default="adam", help="%(choices)s (default: adam)", **_choices("OPTIMIZERS"))
+    p.add_argument("--optimizer", help="%(choices)s (default: chosen from the data's size: bfgs with restarts "
+                                       "on small data, mini-batch adam on large; docs/training.md)",
+                   **_choices("OPTIMIZERS"))
     p.add_argument("--loss", default="mse", help="%(choices)s (default: mse, summed over outputs)",
                    **_choices("LOSSES"))
     p.add_argument("--lr", type=float, help="learning rate (default: the optimizer's own)")
     p.add_argument("--epochs", type=int, help="passes over the data, first-order optimizers (default 1000)")
-    p.add_argument("--max-iter", type=int, help="iterations of lbfgs/bfgs (default 100, as nnet)")
+    p.add_argument("--max-iter", type=int, help="iterations of lbfgs/bfgs (default 100, as nnet; "
+                                                 "5000 on the default small-data path)")
+    p.add_argument("--restarts", type=int, metavar="N",
+                   help="bfgs from N starting points at once, batched, keeping the best: the model's start "
+                        "(--init-from, --rang, --seed) and N-1 draws of the spec's initialisers "
+                        "(default 10 on the small-data path)")
     p.add_argument("--batch-size", type=int, help="mini-batch rows for first-order optimizers (default: all)")
     p.add_argument("--momentum", type=float, default=0.0, help="for sgd and rmsprop (default 0)")
-    p.add_argument("--abstol", type=float, help="stop when the criterion is at most this (bfgs default 1e-4)")
+    p.add_argument("--abstol", type=float, help="stop when the criterion is at most this (bfgs default 1e-4; "
+                                                 "off on the default small-data path)")
     p.add_argument("--reltol", type=float, help="stop when the relative improvement is at most this "
-                                                 "(bfgs default 1e-8)")
+                                                 "(bfgs default 1e-8; 1e-10 on the default small-data path)")
     p.add_argument("--decay", type=float, default=0.0, help="weight decay: adds decay·Σw² (nnet's)")
     p.add_argument("--seed", type=int, help="seed for the initial values and the mini-batch order")
     p.add_argument("--dtype", help="%(choices)s (default: float64 for bfgs, else float32)", **_choices("DTYPES"))
-    p.add_argument("--engine", default="autograd", **_choices("ENGINES"),
+    p.add_argument("--engine", **_choices("ENGINES"),
                    help="bfgs only, how f and its gradient are computed: autograd (the module; default), "
-                        "numpy (a NumPy tape of the spec), nnet (R nnet's own arithmetic; one-hidden-layer specs)")
+                        "numpy (a NumPy tape of the spec; what restarts run on), nnet (R nnet's own "
+                        "arithmetic; one-hidden-layer specs)")
     p.add_argument("--init-from", metavar="FILE",
                    help="initial values: safetensors/JSON named tensors, or a JSON list (nnet's Wts)")
     p.add_argument("--rang", type=float, help="initial values uniform in [-rang, rang] (nnet's scheme)")

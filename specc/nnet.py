@@ -7,17 +7,18 @@ hidden units (``b->o``, ``h1->o``, …). :func:`wts_to_tensors` and
 :func:`tensors_to_wts` translate between that vector and the spec's named
 parameters, so an R user can start from (or compare with) the same numbers.
 
-:class:`NnetObjective` is nnet's fitting criterion (the sum of squared errors
-plus ``decay`` times the sum of squared weights) and its gradient, computed
-as nnet's C code computes them: the same order of every addition, glibc's
-``exp``, and nnet's logistic that is exactly 0 below -15 and 1 above 15. Fed
-to :func:`specc.bfgs.vmmin` (``fit(..., optimizer="bfgs", engine="nnet")``)
-it retraces nnet's iterates bit for bit. Over a thousand BFGS steps the
-smallest rounding difference changes the path, and with it where the fit
-stops, so this is the way to get nnet's fit rather than a fit. Its numbers
-come from a small C kernel (specc/nnet_kernel.c, built when specc is
-installed) or, where that is not built, from a NumPy port of it; the two
-agree to the last bit.
+:class:`NnetObjective` is the criterion nnet fits, as Venables & Ripley describe
+it (MASS, 4th ed., §8.10): the sum of squared errors of a network of logistic
+hidden units and linear or logistic outputs, plus ``decay`` times the sum of
+squared weights, with its gradient. specc computes it in a fixed order of
+operations, with the C library's ``exp`` and a logistic that saturates as nnet's
+does (exactly 0 below -15 and 1 above 15). Fed to :func:`specc.bfgs.vmmin`
+(``fit(..., optimizer="bfgs", engine="nnet")``) from nnet's starting weights it
+retraces R's nnet fit of the sine story bit for bit (tests/test_nnet.py): over a
+thousand BFGS steps the smallest rounding difference changes the path, and with
+it where the fit stops. Its numbers come from a small C kernel
+(specc/nnet_kernel.c, built when specc is installed) or, where that is not
+built, from the NumPy implementation here; the two agree to the last bit.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from .weights import apply_weights
 
 LOGISTIC = ("logistic", "sigmoid")
 PASS_THROUGH = ("identity", "linear")
-CLAMP = 15.0  # nnet.c: sigmoid(s) is 0 for s < -15 and 1 for s > 15
+SATURATION = 15.0  # nnet's logistic is exactly 0 below -SATURATION and 1 above it
 
 
 @dataclass(frozen=True)
@@ -173,19 +174,35 @@ def rang_init(model: torch.nn.Module, rang: float = 0.7, generator: torch.Genera
             param.uniform_(-rang, rang, generator=generator)
 
 
-# ---------------------------------------------------------------- nnet's criterion, as nnet computes it
+# ---------------------------------------------------------------- nnet's criterion
+def logistic(s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """nnet's logistic, elementwise: 0 below -15, 1 above 15, else 1 / (1 + exp(-s)).
+
+    ``exp`` is ``math.exp``, the C library's, as in specc/nnet_kernel.c; NumPy's vectorised exp
+    can differ from it in the last bit, and a fit's path with it.
+    """
+    saturated = not (-SATURATION <= s.min() and s.max() <= SATURATION)  # (a NaN stays NaN, as in C)
+    minus = np.negative(np.clip(s, -SATURATION, SATURATION) if saturated else s)  # exp(-s) cannot overflow
+    e = np.fromiter(map(math.exp, minus.ravel().tolist()), np.float64, minus.size).reshape(s.shape)
+    h = np.divide(1.0, np.add(1.0, e, out=e), out=out)
+    if saturated:
+        h[s < -SATURATION] = 0.0
+        h[s > SATURATION] = 1.0
+    return h
+
+
 class NnetObjective:
-    """nnet's criterion and gradient at a flat ``Wts`` vector: ``(f, grad)`` for :func:`specc.bfgs.vmmin`.
+    """nnet's criterion and its gradient at a flat ``Wts`` vector, for :func:`specc.bfgs.vmmin`.
 
     ``inputs`` is ``[rows, n_in]`` (or ``[rows]``), ``targets`` ``[rows, n_out]`` (or ``[rows]``).
-    Two backends compute the same numbers to the last bit: ``"c"``, specc's compiled kernel
-    (specc/nnet_kernel.c, built when specc is installed; a call costs about 2 µs), and
-    ``"numpy"``, a vectorised port kept as its reference and as the fallback where the kernel is not
-    built. The default is ``"c"`` when :data:`KERNEL` is loaded.
+    Two backends give the same numbers to the last bit: ``"c"``, specc's compiled kernel
+    (specc/nnet_kernel.c, built when specc is installed; a call costs a few µs), and ``"numpy"``,
+    the same computation vectorised over data rows, the fallback where the kernel is not built.
+    The default is ``"c"`` when :data:`KERNEL` is loaded.
 
-    In NumPy every sum runs in nnet.c's order (sequential over units and then over rows), which
-    vectorises over rows; the logistic uses glibc's ``exp`` (numpy's vectorised exp rounds
-    differently). Arrays are unit-major (``[unit, row]``) and preallocated.
+    ``value(w)`` is the criterion, ``gradient(w)`` its gradient (NumPy, or torch for a torch ``w``)
+    and ``objective(w)`` both; a gradient asked for right after ``value`` at the same point reuses
+    the NumPy backend's forward pass.
     """
 
     def __init__(self, layout: NnetLayout, inputs, targets, decay: float = 0.0, backend: str | None = None):
@@ -200,102 +217,33 @@ class NnetObjective:
         if self.backend == "c" and KERNEL is None:
             raise SpecError("specc's compiled nnet kernel is not built: reinstall specc with "
                             "'pip install .' (it needs a C compiler), or use backend 'numpy'")
-        L, rows = layout, len(x)
-        self.layout, self.decay, self.rows = layout, float(decay), rows
-        self.split = L.n_hidden * (L.n_in + 1)
-        if self.backend == "c":
-            self._w = np.empty(L.n_weights)  # the point of each call, where the kernel reads it
-            self._c = _KernelCall(L, x, t, self.decay, self._w)
-            return
-        self.x_bias = np.vstack([np.ones(rows), x.T])  # [1 + n_in, rows]; row 0 is nnet's bias unit
-        self.h_bias = np.ones((L.n_hidden + 1, rows))  # row 0: bias; rows 1..: the hidden units' outputs
-        self.targets = np.ascontiguousarray(t.T)  # [n_out, rows]
-        self.hidden_terms = np.empty((L.n_in + 1, L.n_hidden, rows))  # source · weight, per source
-        self.out_terms = np.empty((L.n_hidden + 1, L.n_out, rows))
-        # Slopes: column 0 is nnet's starting value 2·decay·w, columns 1.. each row's contribution.
-        self.slopes = np.zeros((L.n_weights, rows + 1))
-        self.slope_hidden = self.slopes[:self.split, 1:].reshape(L.n_hidden, L.n_in + 1, rows)  # views
-        self.slope_out = self.slopes[self.split:, 1:].reshape(L.n_out, L.n_hidden + 1, rows)
-        # The same sources, shaped once for the broadcasts of every call.
-        self.x_terms, self.x_slopes = self.x_bias[:, None, :], self.x_bias[None, :, :]
-        self._forward = None  # (weights, output weights, hidden, out, diff) of the last value()
-        self.h_terms, self.h_slopes = self.h_bias[:, None, :], self.h_bias[None, :, :]
+        self.layout, self.decay, self.rows = layout, float(decay), len(x)
+        # Both backends work unit-major: one row per input, hidden unit or output, one column per data row.
+        x_units, t_units = np.ascontiguousarray(x.T), np.ascontiguousarray(t.T)
+        kind = _KernelCriterion if self.backend == "c" else _NumpyCriterion
+        self._criterion = kind(layout, x_units, t_units, self.decay)
 
     def _point(self, wts) -> np.ndarray:
-        """``wts`` as a flat float64 array (for the kernel: copied into the buffer it reads), size checked."""
+        """``wts`` as a flat float64 array, its size checked."""
         w = wts.detach().double().numpy() if isinstance(wts, torch.Tensor) else np.asarray(wts, dtype=np.float64)
         if w.size != self.layout.n_weights:
             raise SpecError(f"this {self.layout.n_in}-{self.layout.n_hidden}-{self.layout.n_out} network has "
                             f"{self.layout.n_weights} weights, not {w.size}")
-        if self.backend == "c":
-            self._w[:] = w.reshape(-1)
-            return self._w
         return w.reshape(-1)
 
-    def logistic(self, s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """nnet.c's sigmoid: 0 below -15, 1 above 15, else 1/(1 + exp(-s)) with glibc's exp."""
-        inside = -CLAMP <= s.min() and s.max() <= CLAMP
-        minus = np.negative(s if inside else np.clip(s, -CLAMP, CLAMP))  # exp(-s) then never overflows
-        # math.exp is glibc's exp, as nnet's C uses; NumPy's SIMD exp differs in the last bit now and then.
-        e = np.array(list(map(math.exp, minus.ravel().tolist()))).reshape(s.shape)
-        h = np.divide(1.0, np.add(1.0, e, out=e), out=out)
-        if not inside:
-            h[s < -CLAMP] = 0.0
-            h[s > CLAMP] = 1.0
-        return h
-
-    def __call__(self, wts):
-        """``(f, grad)`` at ``wts``: a float64 NumPy array (the gradient is one too) or a torch tensor."""
-        return self.value(wts), self.gradient(wts)
-
     def value(self, wts) -> float:
-        """nnet's criterion at ``wts`` (NumPy keeps its forward pass for :meth:`gradient` at the same point)."""
-        w = self._point(wts)
-        if self.backend == "c":
-            return self._c.value()
-        L = self.layout
-        w_hidden = w[:self.split].reshape(L.n_hidden, L.n_in + 1)  # [unit, bias + inputs]
-        w_out = w[self.split:].reshape(L.n_out, L.n_hidden + 1)
-        # Forward: each unit's sum starts at its bias and adds source·weight in source order.
-        np.multiply(w_hidden.T[:, :, None], self.x_terms, out=self.hidden_terms)
-        hidden = self.logistic(_sequential_sum(self.hidden_terms), out=self.h_bias[1:])  # [n_hidden, rows]
-        np.multiply(w_out.T[:, :, None], self.h_terms, out=self.out_terms)
-        out = _sequential_sum(self.out_terms)  # [n_out, rows]
-        if not L.linout:
-            out = self.logistic(out)
-        diff = out - self.targets
-        squares = diff * diff
-        error = np.add.accumulate(squares[0] if L.n_out == 1 else squares.T.ravel())[-1]  # rows, then outputs
-        penalty = np.add.accumulate(self.decay * w * w)[-1] if self.decay else 0.0
-        self._forward = (w.copy(), w_out, hidden, out, diff)
-        return float(error + penalty)
+        """The criterion at ``wts``."""
+        return self._criterion.value(self._point(wts))
 
     def gradient(self, wts):
-        """nnet's gradient at ``wts``, from the forward pass :meth:`value` just made there."""
-        as_tensor = isinstance(wts, torch.Tensor)
-        w = self._point(wts)
-        if self.backend == "c":
-            grad = self._c.gradient()
-            return torch.from_numpy(grad) if as_tensor else grad
-        if self._forward is None or not np.array_equal(self._forward[0], w):
-            self.value(w)
-        _, w_out, hidden, out, diff = self._forward
-        L = self.layout
-        # Backward (nnet's bpass): output deltas, then hidden ones, summed over outputs last to first.
-        delta_out = 2 * diff
-        if not L.linout:
-            delta_out = delta_out * (out * (1.0 - out))
-        if L.n_out == 1:  # 0 + delta·w is delta·w: one product per unit and row
-            hidden_sum = w_out[0, 1:, None] * delta_out
-        else:
-            hidden_sum = _sequential_sum(w_out[::-1, 1:, None] * delta_out[::-1, None, :])  # [n_hidden, rows]
-        delta_hidden = hidden_sum * (hidden * (1.0 - hidden))
-        if self.decay:
-            np.multiply(2 * self.decay, w, out=self.slopes[:, 0])
-        np.multiply(delta_hidden[:, None, :], self.x_slopes, out=self.slope_hidden)
-        np.multiply(delta_out[:, None, :], self.h_slopes, out=self.slope_out)
-        grad = np.add.accumulate(self.slopes, axis=1)[:, -1]
-        return torch.from_numpy(grad) if as_tensor else grad
+        """The criterion's gradient at ``wts``: a float64 NumPy array, or a torch tensor for a tensor ``wts``."""
+        grad = self._criterion.value_and_gradient(self._point(wts))[1]
+        return torch.from_numpy(grad) if isinstance(wts, torch.Tensor) else grad
+
+    def __call__(self, wts):
+        """``(f, grad)`` at ``wts``, in one pass."""
+        f, grad = self._criterion.value_and_gradient(self._point(wts))
+        return f, torch.from_numpy(grad) if isinstance(wts, torch.Tensor) else grad
 
 
 class NnetEngine:
@@ -324,11 +272,84 @@ class NnetEngine:
         apply_weights(self.model, wts_to_tensors(x, self.layout), origin="nnet Wts")
 
 
-class _Net(ctypes.Structure):
-    """specc_nnet in specc/nnet_kernel.c, field for field."""
+class _NumpyCriterion:
+    """The criterion in NumPy, in specc/nnet_kernel.c's order of operations (see its comment).
+
+    Arrays are ``[unit, data row]``, and every sum in the kernel's order is a running sum,
+    ``np.add.accumulate``, which is left to right by definition: over a unit's sources (bias
+    first), over the output units, and for the gradient over the data rows.
+    """
+
+    def __init__(self, layout: NnetLayout, x: np.ndarray, t: np.ndarray, decay: float):
+        L, rows = layout, x.shape[1]
+        self.layout, self.decay, self.target = layout, decay, t
+        self.split = L.n_hidden * (L.n_in + 1)  # where the output units' weights start
+        # Each layer's sources under a row of ones (the bias "source"); h1[1:] holds the hidden units.
+        self.x1 = np.vstack([np.ones(rows), x])
+        self.h1 = np.ones((L.n_hidden + 1, rows))
+        # weight · source for every [source, unit, row], summed down the sources.
+        self.hidden_sums = np.empty((L.n_in + 1, L.n_hidden, rows))
+        self.output_sums = np.empty((L.n_hidden + 1, L.n_out, rows))
+        self.back_sums = np.empty((L.n_out, L.n_hidden, rows))
+        # Gradient terms: column 0 the starting value (2 decay w, or 0), then one column per data row.
+        self.terms = np.zeros((L.n_weights, rows + 1))
+        self.hidden_terms = self.terms[:self.split, 1:].reshape(L.n_hidden, L.n_in + 1, rows)
+        self.output_terms = self.terms[self.split:, 1:].reshape(L.n_out, L.n_hidden + 1, rows)
+        self._last = None  # (w, criterion, output, error) of the latest forward pass
+
+    @staticmethod
+    def _unit_inputs(weights: np.ndarray, sources: np.ndarray, sums: np.ndarray) -> np.ndarray:
+        """``[units, rows]``: each unit's bias plus weight times source, sources in order."""
+        np.multiply(weights.T[:, :, None], sources[:, None, :], out=sums)
+        return np.add.accumulate(sums, axis=0, out=sums)[-1]
+
+    def forward(self, w: np.ndarray) -> float:
+        L = self.layout
+        hidden_w = w[:self.split].reshape(L.n_hidden, L.n_in + 1)
+        output_w = w[self.split:].reshape(L.n_out, L.n_hidden + 1)
+        logistic(self._unit_inputs(hidden_w, self.x1, self.hidden_sums), out=self.h1[1:])
+        output = self._unit_inputs(output_w, self.h1, self.output_sums)
+        if not L.linout:
+            output = logistic(output)
+        error = output - self.target
+        squares = error * error
+        # one running total, data row by data row, each row's outputs in turn
+        total = np.add.accumulate(squares[0] if L.n_out == 1 else squares.T.ravel())[-1]
+        if self.decay:
+            total = total + self.decay * np.add.accumulate(w * w)[-1]
+        total = float(total)
+        self._last = (w.copy(), total, output, error)
+        return total
+
+    def value(self, w: np.ndarray) -> float:
+        return self.forward(w)
+
+    def value_and_gradient(self, w: np.ndarray) -> tuple[float, np.ndarray]:
+        if self._last is None or not np.array_equal(self._last[0], w):
+            self.forward(w)
+        _, total, output, error = self._last
+        L = self.layout
+        output_w = w[self.split:].reshape(L.n_out, L.n_hidden + 1)
+        out_delta = 2.0 * error  # d criterion / d (an output unit's input)
+        if not L.linout:
+            out_delta = out_delta * (output * (1.0 - output))
+        # carried back through the output weights, output units in order (one output: one product)
+        np.multiply(output_w[:, 1:, None], out_delta[:, None, :], out=self.back_sums)
+        back = self.back_sums[0] if L.n_out == 1 else np.add.accumulate(self.back_sums, axis=0)[-1]
+        hidden = self.h1[1:]
+        hidden_delta = back * (hidden * (1.0 - hidden))
+        if self.decay:
+            np.multiply(2.0 * self.decay, w, out=self.terms[:, 0])
+        np.multiply(hidden_delta[:, None, :], self.x1[None, :, :], out=self.hidden_terms)
+        np.multiply(out_delta[:, None, :], self.h1[None, :, :], out=self.output_terms)
+        return total, np.add.accumulate(self.terms, axis=1)[:, -1].copy()
+
+
+class _Problem(ctypes.Structure):
+    """``problem`` in specc/nnet_kernel.c, field for field."""
     _fields_ = [("n_in", ctypes.c_int), ("n_hidden", ctypes.c_int), ("n_out", ctypes.c_int),
-                ("rows", ctypes.c_int), ("linout", ctypes.c_int), ("decay", ctypes.c_double),
-                ("inputs", ctypes.c_void_p), ("targets", ctypes.c_void_p), ("scratch", ctypes.c_void_p)]
+                ("rows", ctypes.c_int), ("linear_outputs", ctypes.c_int), ("decay", ctypes.c_double),
+                ("x", ctypes.c_void_p), ("target", ctypes.c_void_p), ("work", ctypes.c_void_p)]
 
 
 def _load_kernel() -> ctypes.CDLL | None:
@@ -337,47 +358,46 @@ def _load_kernel() -> ctypes.CDLL | None:
     if spec is None or not spec.origin:
         return None
     lib = ctypes.CDLL(spec.origin)
-    lib.specc_nnet_struct_size.restype = ctypes.c_size_t
-    if lib.specc_nnet_struct_size() != ctypes.sizeof(_Net):  # a build older than this file
+    size = getattr(lib, "specc_nnet_problem_size", None)
+    if size is not None:
+        size.restype = ctypes.c_size_t
+    if size is None or size() != ctypes.sizeof(_Problem):  # a build older than this file
         warnings.warn(f"{spec.origin} does not match specc/nnet.py (rebuild it with 'pip install -e .'); "
-                      "the nnet engine runs its NumPy port instead", RuntimeWarning, stacklevel=2)
+                      "the nnet engine computes its criterion in NumPy instead", RuntimeWarning, stacklevel=2)
         return None
-    lib.specc_nnet_value.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-    lib.specc_nnet_value.restype = ctypes.c_double
-    lib.specc_nnet_gradient.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-    lib.specc_nnet_gradient.restype = ctypes.c_double
+    lib.specc_nnet_criterion.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    lib.specc_nnet_criterion.restype = ctypes.c_double
+    lib.specc_nnet_criterion_and_gradient.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+    lib.specc_nnet_criterion_and_gradient.restype = ctypes.c_double
     return lib
 
 
 KERNEL = _load_kernel()  # the compiled criterion, when specc was installed with it
 
 
-class _KernelCall:
-    """One network's arguments for the C kernel, laid out once: a call passes three addresses."""
+class _KernelCriterion:
+    """The criterion by the C kernel: the problem is laid out once, and a call passes three addresses."""
 
-    def __init__(self, layout: NnetLayout, x: np.ndarray, t: np.ndarray, decay: float, weights: np.ndarray):
-        # The kernel reads these arrays through raw pointers, so they must outlive it: keep them here,
-        # as private copies that no caller can change or free under it.
-        self.inputs, self.targets = np.array(x, order="C"), np.array(t, order="C")
-        # hidden, outputs, their errors and deltas, the hidden deltas: as specc_nnet's comment says.
-        self.scratch = np.empty(2 * layout.n_hidden + 3 * layout.n_out)
+    def __init__(self, layout: NnetLayout, x: np.ndarray, t: np.ndarray, decay: float):
+        # The kernel reads these arrays through raw pointers, so they must live as long as this object:
+        # private copies, which no caller can change or free under it.
+        self.x, self.target = np.array(x, order="C"), np.array(t, order="C")
+        rows = self.x.shape[1]
+        self.work = np.empty(2 * (layout.n_hidden + layout.n_out) * rows)
+        self.w = np.empty(layout.n_weights)  # each call's point, where the kernel reads it
         self.grad = np.empty(layout.n_weights)
-        self.net = _Net(layout.n_in, layout.n_hidden, layout.n_out, len(x), int(layout.linout), decay,
-                        self.inputs.ctypes.data, self.targets.ctypes.data, self.scratch.ctypes.data)
-        self.addresses = (ctypes.addressof(self.net), weights.ctypes.data)
+        self.problem = _Problem(layout.n_in, layout.n_hidden, layout.n_out, rows, int(layout.linout), decay,
+                                self.x.ctypes.data, self.target.ctypes.data, self.work.ctypes.data)
+        self.args = (ctypes.addressof(self.problem), self.w.ctypes.data)
         self.grad_address = self.grad.ctypes.data
+        self.criterion = KERNEL.specc_nnet_criterion
+        self.criterion_and_gradient = KERNEL.specc_nnet_criterion_and_gradient
 
-    def value(self) -> float:
-        return KERNEL.specc_nnet_value(*self.addresses)
+    def value(self, w: np.ndarray) -> float:
+        self.w[:] = w
+        return self.criterion(*self.args)
 
-    def gradient(self) -> np.ndarray:
-        KERNEL.specc_nnet_gradient(*self.addresses, self.grad_address)
-        return self.grad.copy()
-
-
-def _sequential_sum(terms: np.ndarray) -> np.ndarray:
-    """terms[0] + terms[1] + … in that order (C's ``for`` loop), vectorised over the other axes."""
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return total
+    def value_and_gradient(self, w: np.ndarray) -> tuple[float, np.ndarray]:
+        self.w[:] = w
+        f = self.criterion_and_gradient(*self.args, self.grad_address)
+        return f, self.grad.copy()

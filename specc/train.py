@@ -10,7 +10,8 @@ Every optimizer row names the loop that drives it:
 - ``bfgs``: R's ``vmmin`` (:mod:`specc.bfgs`), the dense BFGS of ``optim`` and
   ``nnet``, full batch, on one flat float64 parameter vector, with nnet's
   stopping rules (``abstol`` on the criterion, ``reltol`` on its relative
-  improvement, ``max_iter``).
+  improvement, ``max_iter``); with ``restarts``, :mod:`specc.multistart`'s batched BFGS.
+  Without an optimizer, :func:`specc.multistart.choose` picks one from the data's size.
 
 The criterion is the loss summed over the outputs, plus ``decay`` times the sum
 of every squared parameter (nnet's weight decay, biases included). ``history``
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import multistart
 from .bfgs import vmmin
 from .data import as_table, tensors_for
 from .errors import SpecError
@@ -125,13 +127,11 @@ class AutogradObjective:
 
 
 class NumpyEngine:
-    """specc.objective's NumPy tape of the spec with its own reverse pass (losses mse and sse), in the
+    """specc.objective's NumPy tape of the spec with its own reverse pass (every loss), in the
     spec's parameter order: far less overhead per evaluation than torch autograd on small nets."""
 
     def __init__(self, model: torch.nn.Module, criterion: Criterion):
         from .objective import Objective  # imported on use: this engine is optional
-        if criterion.loss.name not in ("mse", "sse"):
-            raise SpecError(f"engine 'numpy' supports the losses mse and sse, not '{criterion.loss.name}'")
         as_numpy = lambda names, values: {n: v.double().numpy() for n, v in zip(names, values)}  # noqa: E731
         try:
             self.objective = Objective(spec_graph(model), as_numpy(model.spec_inputs, criterion.inputs),
@@ -221,6 +221,8 @@ def _first_order(model, criterion: Criterion, s: dict, progress: Progress) -> Ru
                 steps += 1
             history.append(total / rows if criterion.loss.reduction == "mean" else total)
         progress(epoch + 1, history[-1])
+        if not math.isfinite(history[-1]):
+            break  # diverged: fit reports it
         if _stalled(history, s["abstol"], s["reltol"]):
             converged = True
             break
@@ -246,6 +248,8 @@ def _lbfgs(model, criterion: Criterion, s: dict, progress: Progress) -> Run:
         before = state.get("n_iter", 0)
         history.append(opt.step(closure).item())
         progress(it + 1, history[-1])
+        if not math.isfinite(history[-1]):
+            break  # diverged: fit reports it
         if state["n_iter"] == before or _stalled(history, s["abstol"], s["reltol"]):
             converged = True  # the gradient vanished (no step was taken), or a stopping rule holds
             break
@@ -256,6 +260,9 @@ def _lbfgs(model, criterion: Criterion, s: dict, progress: Progress) -> Run:
 
 def _bfgs(model, criterion: Criterion, s: dict, progress: Progress) -> Run:
     objective = ENGINES[s["engine"]](model, criterion)
+    with np.errstate(all="ignore"):
+        if not math.isfinite(start := objective(objective.x0)[0]):
+            raise SpecError(f"the criterion ({s['loss']}) is {start} at the starting point: bfgs needs a finite one")
     with np.errstate(over="ignore"):  # exp(-s) = inf at a far trial point is a logistic of exactly 0
         # An engine with separate value and gradient skips the backward pass at rejected trial points.
         separate = hasattr(objective, "gradient")
@@ -313,11 +320,13 @@ class FitResult:
     converged: bool  # a stopping rule (abstol, reltol, vanishing gradient) ended the fit
     evaluations: int = 0  # forward passes (full data or batches)
     settings: dict = field(default_factory=dict)
+    restarts: list[dict] = field(default_factory=list)  # per restart: loss, iterations, converged … (bfgs)
 
     def summary(self) -> dict:
         """What ``specc train --json`` prints."""
         return {"loss": self.loss, "iterations": self.iterations, "seconds": self.seconds,
-                "converged": self.converged, "evaluations": self.evaluations, "settings": self.settings}
+                "converged": self.converged, "evaluations": self.evaluations, "settings": self.settings,
+                "restarts": self.restarts}
 
 
 def _choose(name: str, table: dict, what: str):
@@ -326,68 +335,88 @@ def _choose(name: str, table: dict, what: str):
     return table[name]
 
 
-def fit(model: torch.nn.Module, data, *, loss: str = "mse", optimizer: str = "adam", lr: float | None = None,
+def fit(model: torch.nn.Module, data, *, loss: str = "mse", optimizer: str | None = None, lr: float | None = None,
         epochs: int | None = None, max_iter: int | None = None, batch_size: int | None = None,
         momentum: float = 0.0, abstol: float | None = None, reltol: float | None = None, decay: float = 0.0,
-        seed: int | None = None, dtype: str | torch.dtype | None = None, engine: str = "autograd",
-        progress: bool = True) -> FitResult:
+        seed: int | None = None, dtype: str | torch.dtype | None = None, engine: str | None = None,
+        restarts: int | None = None, progress: bool = True) -> FitResult:
     """Fit ``model`` (from :func:`specc.load`) to ``data`` in place and report how it went.
 
     ``data``: a CSV/NPZ path or a mapping of the spec's input and output names to arrays or
-    tensors (see :mod:`specc.data` for vector columns). ``epochs`` drives the first-order
-    optimizers, ``max_iter`` the quasi-Newton ones (``lbfgs``, ``bfgs``). ``dtype`` converts the
-    model (default: float64 for ``bfgs``, else the model's own). ``seed`` seeds the mini-batch
-    order. ``engine`` (``bfgs`` only): ``autograd`` evaluates the module itself; ``nnet``
-    evaluates a one-hidden-layer spec with nnet's own arithmetic (see :mod:`specc.nnet`).
+    tensors (see :mod:`specc.data` for vector columns). Without ``optimizer`` the method is chosen
+    from the problem (:func:`specc.multistart.choose`: bfgs with restarts on small data, mini-batch
+    adam on large). ``epochs`` drives the first-order optimizers, ``max_iter`` the quasi-Newton ones.
+    ``restarts`` (bfgs): fit from the model's values and ``restarts - 1`` draws of the spec's
+    initialisers (from ``seed``) at once, batched, and keep the best. ``dtype`` converts the model
+    (default: float64 for ``bfgs``, else the model's own). ``seed`` also seeds the mini-batch order.
+    ``engine`` (``bfgs``): ``autograd`` (the module; default without restarts), ``numpy`` (a NumPy
+    tape of the spec; what restarts run on), ``nnet`` (nnet's own arithmetic, :mod:`specc.nnet`).
     A progress bar is shown when ``progress`` and standard error is a terminal.
     """
-    opt = _choose(optimizer, OPTIMIZERS, "optimizer")
     loss_row = _choose(loss, LOSSES, "loss")
-    _choose(engine, ENGINES, "engine")
+    for name, table in ((optimizer, OPTIMIZERS), (engine, ENGINES)):
+        if name is not None:
+            _choose(name, table, "optimizer" if table is OPTIMIZERS else "engine")
+    if isinstance(dtype, str):
+        dtype = _choose(dtype, DTYPES, "dtype")
+    if not any(True for _ in model.parameters()):
+        raise SpecError(f"{getattr(model, 'spec_file', 'the model')} has no parameters to fit")
+    multistart.check_restarts(restarts, optimizer or "bfgs", engine)
+    o = dict(optimizer=optimizer, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
+             max_iter=max_iter, restarts=restarts, engine=engine, abstol=abstol, reltol=reltol, method=None)
+    tensors = multistart.resolve(model, data, o)  # no optimizer: chosen from the data, then checked as given
+    opt = OPTIMIZERS[o["optimizer"]]
+    engine = o["engine"] or ("numpy" if o["restarts"] is not None else "autograd")
     if engine != "autograd" and opt.name != "bfgs":
         raise SpecError(f"engine '{engine}' works with the 'bfgs' optimizer only")
-    if opt.full_batch and epochs is not None:
+    if opt.full_batch and o["epochs"] is not None:
         raise SpecError(f"'{opt.name}' runs full-batch iterations: give max_iter, not epochs")
-    if opt.full_batch and batch_size is not None:
+    if opt.full_batch and o["batch_size"] is not None:
         raise SpecError(f"'{opt.name}' needs the full batch: mini-batches (batch_size) are for "
-                        f"{', '.join(n for n, o in OPTIMIZERS.items() if not o.full_batch)}")
-    if not opt.full_batch and max_iter is not None:
+                        f"{', '.join(n for n, row in OPTIMIZERS.items() if not row.full_batch)}")
+    if not opt.full_batch and o["max_iter"] is not None:
         raise SpecError(f"'{opt.name}' runs epochs over the data: give epochs, not max_iter")
     if momentum and not opt.momentum:
         raise SpecError(f"'{opt.name}' takes no momentum (these do: "
-                        f"{', '.join(n for n, o in OPTIMIZERS.items() if o.momentum)})")
+                        f"{', '.join(n for n, row in OPTIMIZERS.items() if row.momentum)})")
     if opt.lr is None and lr is not None:
         raise SpecError(f"'{opt.name}' chooses its own step lengths: it takes no learning rate")
-    for name, value in (("epochs", epochs), ("max_iter", max_iter), ("batch_size", batch_size)):
-        if value is not None and value < (0 if name == "max_iter" else 1):
-            raise SpecError(f"{name} must be a positive whole number, not {value}")
-    if not any(True for _ in model.parameters()):
-        raise SpecError(f"{getattr(model, 'spec_file', 'the model')} has no parameters to fit")
-    if isinstance(dtype, str):
-        dtype = _choose(dtype, DTYPES, "dtype")
+    for name in ("epochs", "max_iter", "batch_size"):
+        if o[name] is not None and o[name] < (0 if name == "max_iter" else 1):
+            raise SpecError(f"{name} must be a positive whole number, not {o[name]}")
     dtype = dtype or opt.dtype or next(model.parameters(), torch.empty(0)).dtype
+    chosen_stop = o["method"] is not None and opt.full_batch  # the default path's own tolerances (None: off)
     settings = {"optimizer": opt.name, "loss": loss_row.name, "lr": lr if lr is not None else opt.lr,
-                "epochs": None if opt.full_batch else (epochs or DEFAULT_EPOCHS),
-                "max_iter": (max_iter if max_iter is not None else DEFAULT_MAX_ITER) if opt.full_batch else None,
-                "batch_size": batch_size, "momentum": momentum,
-                "abstol": opt.stop[0] if abstol is None else abstol,
-                "reltol": opt.stop[1] if reltol is None else reltol, "decay": decay, "seed": seed,
-                "dtype": str(dtype).removeprefix("torch."), "engine": engine}
-    table = as_table(data)
-    tensors = tensors_for(model, table, dtype=dtype, origin=table.origin)
+                "epochs": None if opt.full_batch else (o["epochs"] or DEFAULT_EPOCHS),
+                "max_iter": (DEFAULT_MAX_ITER if o["max_iter"] is None else o["max_iter"]) if opt.full_batch else None,
+                "batch_size": o["batch_size"], "momentum": momentum,
+                "abstol": o["abstol"] if o["abstol"] is not None or chosen_stop else opt.stop[0],
+                "reltol": o["reltol"] if o["reltol"] is not None or chosen_stop else opt.stop[1],
+                "decay": decay, "seed": seed, "dtype": str(dtype).removeprefix("torch."), "engine": engine,
+                "restarts": o["restarts"], "method": o["method"] or
+                (opt.name if o["restarts"] is None else f"bfgs ×{o['restarts']} restarts")}
+    if tensors is None:
+        tensors = tensors_for(model, data, dtype=dtype)  # a file's errors name the file, a dict's "data"
+    tensors = {name: value.to(dtype) for name, value in tensors.items()}
     model.to(dtype)
     criterion = Criterion(model, tensors, loss_row, decay)
     bar = Progress(settings["epochs"] or settings["max_iter"], progress,
                    "epoch" if settings["epochs"] else "it")
     if opt.make is not None:
         importlib.import_module("torch._dynamo")  # torch.optim's first step imports it: seconds, not fitting
+    start_values = [p.detach().clone() for p in model.parameters()]
     start = time.perf_counter()
     try:
-        run = opt.run(model, criterion, settings, bar)
+        if o["restarts"] is not None:
+            run, per_restart = multistart.run(model, criterion, settings, bar)
+        else:
+            run, per_restart = opt.run(model, criterion, settings, bar), []
     finally:
         bar.close()
     seconds = time.perf_counter() - start
-    return FitResult(run.loss, run.history, run.iterations, seconds, run.converged, run.evaluations, settings)
+    multistart.refuse_divergence(model, run, settings, start_values)
+    return FitResult(run.loss, run.history, run.iterations, seconds, run.converged, run.evaluations, settings,
+                     per_restart)
 
 
 def predict(model: torch.nn.Module, data, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
@@ -437,8 +466,11 @@ def format_result(result: FitResult) -> str:
     s = result.settings
     steps = f"{result.iterations} iterations" if s["max_iter"] is not None else \
         f"{len(result.history)} epochs ({result.iterations} steps)"
-    return (f"{s['optimizer']}, loss {s['loss']}, {s['dtype']}: {s['loss']} {result.loss:.6g} after {steps}, "
-            f"{result.evaluations} evaluations, {result.seconds:.3g} s, "
+    if result.restarts:
+        kept = next(i for i, r in enumerate(result.restarts) if r.get("kept"))
+        steps += f" (restart {kept + 1} of {len(result.restarts)}, the best)"
+    return (f"{s.get('method') or s['optimizer']}, loss {s['loss']}, {s['dtype']}: {s['loss']} {result.loss:.6g} "
+            f"after {steps}, {result.evaluations} evaluations, {result.seconds:.3g} s, "
             f"{'converged' if result.converged else 'not converged'}")
 
 

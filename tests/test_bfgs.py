@@ -1,7 +1,9 @@
-"""Tests for specc.bfgs, the port of R's vmmin.
+"""Tests for specc.bfgs, specc's variable-metric minimiser (Nash's Algorithm 21).
 
-The Rosenbrock reference numbers were produced by R 4.2.2 with the ?optim
-example functions:
+R is the oracle: the method is the one R's optim(method = "BFGS") uses, and
+specc fixes the order of its floating-point operations (see specc/bfgs.py),
+so from the same start it reaches the same points.  The Rosenbrock reference
+numbers were produced by R 4.2.2 with the ?optim example functions:
 
     fr  <- function(x) 100 * (x[2] - x[1] * x[1])^2 + (1 - x[1])^2
     grr <- function(x) c(-400 * x[1] * (x[2] - x[1] * x[1]) - 2 * (1 - x[1]),
@@ -13,12 +15,11 @@ example functions:
 printed with digits = 17, and likewise for the 6-d chained Rosenbrock in
 test_chained_rosenbrock_matches_r (R code in its docstring) and for
 optim(c(0, 0), function(x) x[1]^2 + x[2]^2 + 3, function(x) 2 * x,
-method = "BFGS"), which stops at once with counts 1 / 1.  The port keeps C's
-order of floating-point operations (see specc/bfgs.py), so it follows R's
-iterates exactly: the counts must match exactly and the values to (nearly)
-the last bit.  Should that order ever be lost (e.g. NumPy changing how it
-reduces), these are the tests that say so; relax them only to the point
-and value, with a comment, never silently.
+method = "BFGS"), which stops at once with counts 1 / 1.  The counts must
+match exactly and the values to (nearly) the last bit.  Should that order
+ever be lost (e.g. NumPy changing how it reduces), these are the tests that
+say so; relax them only to the point and value, with a comment, never
+silently.
 """
 
 import math
@@ -27,7 +28,7 @@ import numpy as np
 import pytest
 import torch
 
-from specc.bfgs import BFGSResult, vmmin
+from specc.bfgs import BFGSResult, VariableMetric, _Objective, vmmin
 
 F64 = torch.float64
 
@@ -94,7 +95,7 @@ def chained_rosenbrock(x: torch.Tensor) -> tuple[float, torch.Tensor]:
 
 @pytest.mark.parametrize("kind", X0_TYPES)
 def test_chained_rosenbrock_matches_r(kind):
-    """n = 6 exercises the full symmetric B update.  R reference:
+    """n = 6 exercises the full symmetric update of H.  R reference:
 
     fc <- function(x) { s <- 0; for (i in 1:5) { d <- x[i+1] - x[i]*x[i]
         e <- 1 - x[i]; s <- s + (100*(d*d) + e*e) }; s }
@@ -109,8 +110,8 @@ def test_chained_rosenbrock_matches_r(kind):
     r = vmmin(chained_rosenbrock,
               torch.tensor(x0, dtype=F64) if kind == "torch" else np.array(x0))
     assert (r.fn_evals, r.iterations, r.converged) == (219, 76, True)
-    # fmin ~ 1e-23 is very sensitive to rounding: a B update that is not
-    # R's (e.g. not mirrored from the lower triangle) moves it by ~3e-3.
+    # fmin ~ 1e-23 is very sensitive to rounding: an update of H rounded
+    # otherwise (e.g. not mirrored from the lower triangle) moves it by ~3e-3.
     assert r.fmin == pytest.approx(9.0109694223458987e-24, rel=1e-9)
     assert r.x.tolist() == pytest.approx(
         [0.99999999999985589, 0.99999999999968181, 0.99999999999936784,
@@ -119,7 +120,7 @@ def test_chained_rosenbrock_matches_r(kind):
 
 
 def test_zero_gradient_at_start_stops_at_once():
-    # B = I gives gradproj = 0, which is not downhill; right after a reset
+    # H = I gives the slope t·g = 0, which is not downhill; right after a reset
     # that ends the search (R: counts 1 / 1, convergence 0).
     fn = lambda x: (float(x @ x) + 3.0, 2 * x)  # noqa: E731
     r = vmmin(fn, torch.zeros(2, dtype=F64))
@@ -154,9 +155,9 @@ def test_history_and_callback():
     assert its == sorted(its) and its[-1] == r.iterations
 
 
-# n = 8 on purpose: rows of B are then 64 bytes apart, and NumPy 2.4.6's
+# n = 8 on purpose: rows of H are then 64 bytes apart, and NumPy 2.4.6's
 # np.negative gives wrong results on views with exactly that stride (found
-# while porting; vmmin no longer uses either), so keep a case for such bugs.
+# in an earlier version of specc.bfgs), so keep a case for such bugs.
 @pytest.mark.parametrize("n, seed", [(1, 0), (6, 0), (6, 1), (6, 2), (6, 3),
                                      (8, 0), (13, 0)])
 def test_convex_quadratic_exact_minimum(n, seed):
@@ -183,7 +184,7 @@ def test_convex_quadratic_exact_minimum(n, seed):
 
 def test_non_finite_initial_value_raises():
     bad = lambda x: (math.inf, torch.zeros_like(x))  # noqa: E731
-    with pytest.raises(ValueError, match="initial value in 'vmmin' is not finite"):
+    with pytest.raises(ValueError, match=r"not finite at the starting point \(f = inf\)"):
         vmmin(bad, torch.zeros(3, dtype=F64))
 
 
@@ -264,12 +265,12 @@ def test_gradient_of_the_wrong_size_is_an_error(gradient):
         vmmin(lambda x: (1.0, gradient), np.zeros(2))
 
 
-def test_zero_gradient_after_progress_resets_b_then_stops():
-    """An 'uphill' (here: flat, gradproj = 0) direction after progress resets
-    B and retries; flat again right after a reset ends the run.  This path
-    follows C by hand: step 1 is accepted at steplength 0.2 (3 evaluations),
+def test_zero_gradient_after_progress_resets_h_then_stops():
+    """An 'uphill' (here: flat, slope 0) direction after progress resets
+    H and retries; flat again right after a reset ends the run.  Worked out
+    by hand: step 1 is accepted at step length 0.2 (3 evaluations),
     step 2 lands on ~0 (4), where the gradient is 0, so the next pass resets
-    B and the one after gives up, both still at iteration 3."""
+    H and the one after gives up, both still at iteration 3."""
     def gradient_vanishes_near_zero(x):
         g = 2 * x if np.max(np.abs(x)) >= 0.5 else np.zeros_like(x)
         return float(x @ x), g
@@ -289,21 +290,95 @@ def sequential(column, start=0.0, op=float.__add__):
 
 
 @pytest.mark.parametrize("n", [2, 8, 13, 40])
-def test_numpy_reduces_in_c_order(n):
-    """specc.bfgs relies on NumPy reducing over axis 0 of a C-ordered array
-    one row after another (C's order).  NumPy does so but does not promise
-    it; this says so first if that ever changes.  The data spans many
-    magnitudes, so a different order would round differently (checked)."""
+def test_numpy_sums_left_to_right_where_specc_bfgs_relies_on_it(n):
+    """H v in specc.bfgs is np.add.reduce over axis 0 of a C-ordered array,
+    which NumPy does one row after another, left to right; NumPy does not
+    promise that, so this says so first if it ever changes.  Dot products
+    are np.add.accumulate (running sums by definition), checked here too.
+    The data spans many magnitudes, so another order would round
+    differently (checked)."""
     rng = np.random.default_rng(n)
-    M = rng.standard_normal((n + 1, n)) * 10.0 ** rng.integers(-12, 12, (n + 1, n))
-    M[0] = 0.0  # vmmin's zero row
-    by_loop_sub = [sequential(M[1:, i], op=float.__sub__) for i in range(n)]
-    by_loop_add = [sequential(M[1:, i]) for i in range(n)]
-    assert np.subtract.reduce(M, axis=0).tolist() == by_loop_sub
-    assert np.add.reduce(M, axis=0).tolist() == by_loop_add
-    assert np.add.accumulate(M[1:].T, axis=1)[:, -1].tolist() == by_loop_add
-    reversed_order = [sequential(M[:0:-1, i]) for i in range(n)]
-    assert n < 8 or reversed_order != by_loop_add  # the test has teeth
+    M = rng.standard_normal((n, n)) * 10.0 ** rng.integers(-12, 12, (n, n))
+    by_loop = [sequential(M[:, i]) for i in range(n)]
+    assert np.add.reduce(M, axis=0).tolist() == by_loop
+    out = np.empty(n)
+    np.add.reduce(M, axis=0, out=out)
+    assert out.tolist() == by_loop
+    assert np.add.accumulate(M.T, axis=1)[:, -1].tolist() == by_loop
+    assert [np.add.accumulate(M[:, i])[-1] for i in range(n)] == by_loop
+    reversed_order = [sequential(M[::-1, i]) for i in range(n)]
+    assert n < 8 or reversed_order != by_loop  # the test has teeth
+
+
+def test_h_v_and_the_update_round_as_written():
+    """One update of H by hand, in the order specc/bfgs.py documents: every
+    sum left to right, w = (1 + y·c / d·c) d, each lower entry
+    ((w_p d_q - y_p d_q) - d_p y_q) / d·c, mirrored; then H v."""
+    n = 7
+    rng = np.random.default_rng(5)
+    H = rng.standard_normal((n, n))
+    H = H + H.T
+    d, noise, v = rng.standard_normal((3, n))
+    c = d + 0.3 * noise  # d·c > 0: an update, not a reset
+
+    def dot(a, b):
+        return sequential([a[i] * b[i] for i in range(n)])
+
+    def times_H(M, u):
+        return [sequential([M[i][j] * u[j] for j in range(n)]) for i in range(n)]
+
+    y = times_H(H.tolist(), c)
+    dc = dot(d, c)
+    assert dc > 0
+    w = [(1.0 + dot(y, c) / dc) * d[p] for p in range(n)]
+    expected = H.tolist()
+    for p in range(n):
+        for q in range(p + 1):
+            expected[p][q] += ((w[p] * d[q] - y[p] * d[q]) - d[p] * y[q]) / dc
+            expected[q][p] = expected[p][q]
+
+    m = VariableMetric(_objective_for_test(n), np.zeros(n), max_iter=1, abstol=-math.inf, reltol=0.0,
+                       callback=None)
+    m.H[:] = H
+    m.t[:] = d               # the step, as the line search leaves it at step length 1
+    m.downhill[:] = 0.0      # -g before the step: g = 0 ...
+    m.gradient_at = lambda x, out: np.negative(c, out=out)  # ... and g = c after it
+    m.update(1.0)
+    assert m.H.tolist() == expected
+    m.downhill[:] = v
+    m.direction()
+    assert m.t.tolist() == times_H(expected, v)
+
+
+def _objective_for_test(n):
+    return _Objective(lambda x: (0.0, np.zeros(n)), None, n, as_torch=False)
+
+
+def test_h_is_reset_after_more_than_2n_updates():
+    """The restart rule: after 2n + 1 updates in a row H is the identity again."""
+    seen = []
+
+    class Watch(VariableMetric):
+        def update(self, step):
+            super().update(step)
+            seen.append((self.updates, bool((self.H == np.eye(self.n)).all())))
+
+    n = 3
+    A = np.diag([1.0, 10.0, 100.0]) + 0.5
+    m = Watch(_Objective(lambda x: (0.5 * float(x @ A @ x), A @ x), None, n, False), np.ones(n),
+              max_iter=50, abstol=-math.inf, reltol=0.0, callback=None)
+    m.run()
+    assert (2 * n, False) in seen and (0, True) in seen
+    assert max(u for u, _ in seen) == 2 * n
+
+
+def test_non_finite_trial_values_are_rejected():
+    def walled(x):  # +inf beyond |x| = 2: the first, long steps land there
+        if np.abs(x).max() > 2:
+            return math.inf, np.zeros_like(x)
+        return float(x @ x), 2 * x
+    r = vmmin(walled, np.array([1.5, -1.0]), reltol=0.0)
+    assert r.converged and r.fmin < 1e-20 and math.isfinite(r.fmin)
 
 
 @pytest.mark.parametrize("kind", ["numpy", "torch"])
@@ -325,3 +400,21 @@ def test_separate_value_and_gradient_give_the_same_run_with_gradients_only_at_ac
     assert (split.iterations, split.fn_evals, split.fmin) == (joint.iterations, joint.fn_evals, joint.fmin)
     np.testing.assert_array_equal(np.asarray(split.x), joint.x)
     assert calls == {"value": joint.fn_evals, "gradient": joint.iterations}  # R's counts: 110 and 43
+
+
+def test_no_file_calls_itself_a_port_of_rs_code():
+    """specc is MIT: its BFGS and nnet criterion are its own implementations of
+    published algorithms (docs/training.md, "Where the algorithms come from"),
+    with R as a test oracle only.  Keep it so in words too."""
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    claims = re.compile(r"port(ed)? (of|from) R\b|translat\w* from R\b|faithful port|"
+                        + r"optim\.c|nnet\.c\b|src/appl", re.IGNORECASE)
+    files = [*root.glob("specc/**/*.py"), *root.glob("specc/*.c"), *root.glob("docs/*.md"),
+             *root.glob("benchmarks/*.py"), *root.glob("tests/*.py")]
+    found = [f"{path.relative_to(root)}:{number}: {line.strip()}"
+             for path in files if path != Path(__file__).resolve()
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if claims.search(line)]
+    assert not found, "\n".join(found)

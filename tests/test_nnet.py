@@ -1,4 +1,4 @@
-"""specc.nnet: nnet's weight order, its rang scheme, and its criterion computed as nnet computes it.
+"""specc.nnet: nnet's weight order, its rang scheme, and its criterion, against R's nnet as an oracle.
 
 The R numbers come from R 4.2 with nnet 7.3 on examples/sine50.csv (benchmarks/sine_nnet.R):
     nnet(x, y, size=4, linout=TRUE, Wts=seq(0, 1, by=1/12), maxit=10000, abstol=1e-8, reltol=1e-9)
@@ -15,7 +15,7 @@ import specc
 from specc.bfgs import vmmin
 from specc.data import tensors_for
 from specc.errors import SpecError
-from specc.nnet import KERNEL, NnetObjective, load_wts, nnet_layout, rang_init, tensors_to_wts, wts_to_tensors
+from specc.nnet import KERNEL, NnetObjective, load_wts, logistic, nnet_layout, rang_init, tensors_to_wts, wts_to_tensors
 
 ROOT = Path(__file__).resolve().parent.parent
 SINE = ROOT / "specs" / "sine_nnet.spec"
@@ -130,12 +130,12 @@ def test_objective_matches_the_module(text, decay):
     assert torch.allclose(g, expected, rtol=1e-12, atol=1e-14)
 
 
-def test_logistic_is_nnets_clamped_one():
-    layout = nnet_layout(specc.load(SINE))
-    objective = NnetObjective(layout, torch.zeros(1), torch.zeros(1))
-    s = torch.tensor([[-16.0, -15.0, 0.0, 15.0, 16.0, -800.0, 800.0]], dtype=F64).numpy()
-    h = objective.logistic(s)[0]
-    assert h.tolist() == [0.0, 1 / (1 + math.exp(15)), 0.5, 1 / (1 + math.exp(-15)), 1.0, 0.0, 1.0]
+def test_logistic_saturates_as_nnets():
+    s = np.array([[-16.0, -15.0, 0.0, 15.0, 16.0, -800.0, 800.0, math.nan]])
+    h = logistic(s)[0]
+    assert h[:-1].tolist() == [0.0, 1 / (1 + math.exp(15)), 0.5, 1 / (1 + math.exp(-15)), 1.0, 0.0, 1.0]
+    assert math.isnan(h[-1])  # as in C: NaN is neither below -15 nor above 15
+    assert logistic(np.array([-1.0, 2.5])).tolist() == [1 / (1 + math.exp(1.0)), 1 / (1 + math.exp(-2.5))]
 
 
 BACKENDS = ["c", "numpy"]
@@ -153,26 +153,27 @@ def test_a_kernel_built_from_another_struct_is_not_used(monkeypatch):
     import specc.nnet
 
     class Wider(ctypes.Structure):
-        _fields_ = specc.nnet._Net._fields_ + [("extra", ctypes.c_double)]
+        _fields_ = specc.nnet._Problem._fields_ + [("extra", ctypes.c_double)]
 
-    monkeypatch.setattr(specc.nnet, "_Net", Wider)
+    monkeypatch.setattr(specc.nnet, "_Problem", Wider)
     with pytest.warns(RuntimeWarning, match="does not match specc/nnet.py"):
         assert specc.nnet._load_kernel() is None
 
 
 @pytest.mark.parametrize("decay", [0.0, 0.013])
 @pytest.mark.parametrize("text", [text for text, _ in LAYOUTS], ids=range(len(LAYOUTS)))
-def test_kernel_and_numpy_port_agree_to_the_last_bit(text, decay):
+def test_kernel_and_numpy_implementation_agree_to_the_last_bit(text, decay):
     layout = nnet_layout(specc.load(text))
     rng = np.random.default_rng(7)
     x, t = rng.normal(size=(29, layout.n_in)) * 4, rng.normal(size=(29, layout.n_out))
-    kernel, port = (NnetObjective(layout, x, t, decay, backend=b) for b in BACKENDS)
+    kernel, numpy = (NnetObjective(layout, x, t, decay, backend=b) for b in BACKENDS)
     for scale in (0.01, 1.0, 30.0):  # 30: many hidden sums land beyond the ±15 clamp
         for _ in range(40):
             w = rng.normal(size=layout.n_weights) * scale
-            (f_kernel, g_kernel), (f_port, g_port) = kernel(w), port(w)
-            assert f_kernel == f_port
-            assert np.array_equal(g_kernel, g_port)
+            (f_kernel, g_kernel), (f_numpy, g_numpy) = kernel(w), numpy(w)
+            assert f_kernel == f_numpy and kernel.value(w) == f_kernel == numpy.value(w)
+            assert np.array_equal(g_kernel, g_numpy)
+            assert np.array_equal(kernel.gradient(w), g_kernel) and np.array_equal(numpy.gradient(w), g_kernel)
 
 
 def test_kernel_keeps_no_state_between_points():
@@ -216,8 +217,8 @@ def test_bfgs_retraces_rs_nnet_fit_bit_for_bit(backend):
         assert model(torch.tensor([math.pi / 2], dtype=F64)).item() == pytest.approx(1.000250762905595, rel=1e-14)
 
 
-def test_without_the_kernel_the_numpy_port_retraces_r(monkeypatch):
-    """An install without a C compiler has no kernel: the nnet engine runs the NumPy port, same fit."""
+def test_without_the_kernel_the_numpy_implementation_retraces_r(monkeypatch):
+    """An install without a C compiler has no kernel: the nnet engine runs in NumPy, same fit."""
     import specc.nnet
     monkeypatch.setattr(specc.nnet, "KERNEL", None)
     model = specc.load(SINE)
