@@ -60,6 +60,13 @@ def r_nnet() -> dict | None:
     return json.loads(done.stdout)
 
 
+def specc_default(data) -> dict:
+    """``specc.fit`` with no options: the default method (bfgs from ten starts, batched), seed 0."""
+    model = specc.load(SINE)
+    result = specc.fit(model, data, seed=0, progress=False)
+    return {"mse": result.loss, "iterations": result.iterations, "evaluations": result.evaluations}
+
+
 def sine_tensors():
     return tensors_for(specc.load(SINE), SINE_DATA, dtype=torch.float64)
 
@@ -260,6 +267,9 @@ def sine(args, row, rows) -> None:
     short = "" if facts["mse"] <= rows[0]["mse"] else ", stopped without reaching it"
     row("sine", "plain torch.optim.LBFGS (float64, strong Wolfe) until R's MSE", facts, seconds,
         f"({seconds / r_seconds:.0f}x R{short})")
+    facts, seconds = timed(lambda: specc_default(data), 1)
+    row("sine", "specc, no options (bfgs from 10 starts, batched; seed 0)", facts, seconds,
+        f"({seconds / r_seconds:.0f}x R)")
     facts, seconds = timed(seed_adam, 1)
     row("sine", "the seed's PyTorch attempt (Adam, 1000 steps)", facts, seconds)
     facts, seconds = timed(lambda: specc_adam(data), 1)
