@@ -134,10 +134,6 @@ def load(source: Source | Graph, weights: str | os.PathLike | None = None) -> "t
 
 
 # ---------------------------------------------------------------- the module's repr
-def _sized(name: str, shape: tuple[int, ...]) -> str:
-    return f"{name}[{', '.join(map(str, shape))}]" if shape else name
-
-
 def describe(ir: Graph) -> str:
     """What a compiled module's ``extra_repr`` says, from the IR alone: the spec file, inputs ->
     outputs, and every parameter with its shape (``[]`` for a scalar)::
@@ -147,11 +143,9 @@ def describe(ir: Graph) -> str:
 
     ``repr(specc.load(spec))`` is ``ClassName(`` + these lines, indented + ``)``.
     """
-    nodes = ir.nodes
-    inputs = ", ".join(_sized(n, nodes[n]["shape"]) for n in ir.graph["inputs"])
-    outputs = ", ".join(_sized(n, nodes[n]["shape"]) for n in ir.graph["outputs"])
-    params = ", ".join(f"{p}[{', '.join(map(str, nodes[p]['shape']))}]" for p in ir.graph["params"])
-    return f"{ir.graph['file']}: {inputs} -> {outputs}\nparameters: {params or 'none'}"
+    from .compile import signature  # the class docstring the runtime repr reads
+    params = ", ".join(f"{p}{list(ir.nodes[p]['shape'])}" for p in ir.graph["params"])
+    return f"{ir.graph['file']}: {signature(ir)}\nparameters: {params or 'none'}"
 
 
 # ---------------------------------------------------------------- optional parts

@@ -199,18 +199,9 @@ class _Writer:
         return row.code([self.operand(a, row.operand_precedence(i)) for i, a in enumerate(args)]), row.precedence
 
     def _inline_terms(self, node: str) -> list[tuple[str, int]]:
-        """The terms of a sum written in this line (through + and - not held in a local), with signs."""
-        terms, stack = [], [(node, 1)]
-        while stack:
-            current, sign = stack.pop()
-            attrs = self.g.nodes[current]
-            if attrs.get("op") in ("add", "sub") and (current == node or current not in self.locals) \
-                    and self.number(current) is None:
-                left, right = attrs["args"]
-                stack += [(right, -sign if attrs["op"] == "sub" else sign), (left, sign)]
-            else:
-                terms.append((current, sign))
-        return terms
+        """The terms of a sum written in this line: inner sums held in a local, or numbers alone, are
+        single terms."""
+        return self.g.sum_terms(node, lambda n: n not in self.locals and self.number(n) is None)
 
     def _linear_term(self, node: str) -> bool:
         """A batched ``W·x``: a matrix times a per-sample vector, which F.linear/addmm compute."""
@@ -405,8 +396,11 @@ def parameter_property(name: str) -> property:
 '''
 
 
-def _signature(graph: Graph, names: list[str]) -> str:
-    return ", ".join(f"{n}{dims_text(graph.nodes[n]['shape'])}" for n in names)
+def signature(graph: Graph) -> str:
+    """``in1[5], in2[5] -> out1[3], out2[3]``: the class docstring, and the first line of its repr."""
+    def sized(names: list[str]) -> str:
+        return ", ".join(f"{n}{dims_text(graph.nodes[n]['shape'])}" for n in names)
+    return f"{sized(graph.graph['inputs'])} -> {sized(graph.graph['outputs'])}"
 
 
 def emit_source(graph: Graph, spec_file: str | None = None) -> str:
@@ -421,8 +415,7 @@ def emit_source(graph: Graph, spec_file: str | None = None) -> str:
     forward = writer.forward_lines()
     inputs = [writer.locals[i] for i in g.graph["inputs"]]
     outputs = g.graph["outputs"]
-    signature = f"{_signature(g, g.graph['inputs'])} -> {_signature(g, outputs)}"
-    body = ["", f"class {cls}(nn.Module):", *wrap(f'"""{comment(signature)}"""', "    ", docstring=True), "",
+    body = ["", f"class {cls}(nn.Module):", *wrap(f'"""{comment(signature(g))}"""', "    ", docstring=True), "",
             f"    spec_file = {string_literal(file, '    ')}",
             *wrap(f"spec_inputs = {tuple(g.graph['inputs'])!r}", "    "),
             *wrap(f"spec_outputs = {tuple(outputs)!r}", "    "),

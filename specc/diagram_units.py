@@ -243,7 +243,7 @@ class _Reader:
     def read(self) -> dict[str, Column]:
         for node in self.graph.graph["inputs"]:
             self.column(node)
-        for node in _ordered(self.graph):
+        for node in self.graph.topological():
             if self.attrs(node)["kind"] == "op" and self.attrs(node)["name"]:
                 self.column(node)
         while self.pending:
@@ -355,17 +355,13 @@ class _Reader:
         return [Term("matrix", tuple(sources), matrix, const * sign)]
 
 
-def _ordered(graph: Graph) -> list[str]:
-    return graph.topological()
-
-
 def read_units(graph: Graph) -> Net:
     """The columns, terms and bias nodes of ``graph``; raises :class:`NotDrawable`."""
     try:
         found = _Reader(graph).read()
     except RecursionError:  # a sum thousands of terms long: the graph view still draws it
         raise NotDrawable("the expressions nest too deeply for the unit views") from None
-    order = {node: position for position, node in enumerate(_ordered(graph))}
+    order = {node: position for position, node in enumerate(graph.topological())}
     columns = {n: found[n] for n in sorted(found, key=order.__getitem__)}
     temporaries = [c for c in columns.values() if not c.named and c.kind == "node" and not
                    graph.nodes[c.node].get("hint")]

@@ -13,7 +13,7 @@ is the order ``forward`` follows) is computed once and cached.
 from __future__ import annotations
 
 import heapq
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 
 class Graph:
@@ -78,14 +78,6 @@ class Graph:
 
     def out_degree(self, node: str) -> int:
         return len(self._succ[node])
-
-    def in_degree(self, node: str) -> int:
-        return len(self._pred[node])
-
-    def out_edges(self, node: str, data: bool = False) -> list:
-        if data:
-            return [(node, head, self.edges[node, head]) for head in self._succ[node]]
-        return [(node, head) for head in self._succ[node]]
 
     def uses(self, node: str) -> int:
         """How many operand positions take ``node`` (``x*x`` uses x twice)."""
@@ -171,14 +163,15 @@ class Graph:
         graph.add_edges_from((tail, head, attrs) for (tail, head), attrs in self.edges.items())
         return graph
 
-    def sum_terms(self, node: str) -> list[tuple[str, int]]:
+    def sum_terms(self, node: str, opens: Callable[[str], bool] = lambda n: True) -> list[tuple[str, int]]:
         """The terms of a chain of ``+`` and ``-`` with their signs (+1, -1), left to right; a loop,
-        not recursion, because sums can be thousands of terms long."""
+        not recursion, because sums can be thousands of terms long. An inner sum for which
+        ``opens`` is false counts as one term."""
         terms, stack = [], [(node, 1)]
         while stack:
             current, sign = stack.pop()
             attrs = self.nodes[current]
-            if attrs.get("op") in ("add", "sub"):
+            if attrs.get("op") in ("add", "sub") and (current == node or opens(current)):
                 left, right = attrs["args"]
                 stack.append((right, -sign if attrs["op"] == "sub" else sign))
                 stack.append((left, sign))

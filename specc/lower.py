@@ -339,12 +339,6 @@ def _pos(span: Span) -> tuple[int, int]:
     return span.line, span.column
 
 
-def needed(graph: Graph) -> set[str]:
-    """The nodes the outputs are computed from (the outputs included)."""
-    outputs = graph.graph["outputs"]
-    return graph.ancestors(outputs)
-
-
 def build_graph(program: ast.Program) -> Graph:
     """The IR of a parsed program, with every shape inferred; raises :class:`SpecError`."""
     builder = _Builder(program)
