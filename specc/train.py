@@ -7,8 +7,8 @@ Every optimizer row names the loop that drives it:
 - first-order (``sgd``, ``adam``, ``rmsprop``, ``adagrad``): epochs over the data,
   full batch unless ``batch_size`` is given (then shuffled mini-batches);
 - ``lbfgs``: torch's L-BFGS with a strong-Wolfe line search, full batch;
-- ``bfgs``: R's ``vmmin`` (:mod:`specc.bfgs`), the dense BFGS of ``optim`` and
-  ``nnet``, full batch, on one flat float64 parameter vector, with nnet's
+- ``bfgs``: Nash's variable-metric method (:mod:`specc.bfgs`), the dense BFGS of R's ``optim``
+  and ``nnet``, full batch, on one flat float64 parameter vector, with nnet's
   stopping rules (``abstol`` on the criterion, ``reltol`` on its relative
   improvement, ``max_iter``); with ``restarts``, :mod:`specc.multistart`'s batched BFGS.
   Without an optimizer, :func:`specc.multistart.choose` picks one from the data's size.
@@ -303,7 +303,8 @@ OPTIMIZERS: dict[str, Optimizer] = _rows(
     Optimizer("lbfgs", _lbfgs, 1.0, stop=(None, 1e-9),
               doc="torch.optim.LBFGS with a strong-Wolfe line search, full batch"),
     Optimizer("bfgs", _bfgs, None, dtype=torch.float64, stop=(1e-4, 1e-8),
-              doc="R's vmmin (optim's and nnet's BFGS), full batch, float64; nnet's default tolerances"),
+              doc="Nash's variable-metric method (R optim's and nnet's BFGS), full batch, float64; nnet's "
+                  "default tolerances"),
 )
 
 DEFAULT_EPOCHS = 1000
