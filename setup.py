@@ -1,7 +1,7 @@
 """Build steps pyproject.toml cannot declare: the optional C kernel, and the bundled specs and data.
 
-* ``specc._nnet_kernel`` (specc/nnet_kernel.c, nnet's criterion in C) is optional: without a
-  working C compiler the build goes on without it, says so, and specc's NumPy port of the
+* ``specc.train._nnet_kernel`` (specc/train/nnet_kernel.c, nnet's criterion in C) is optional: without a
+  working C compiler the build goes on without it, says so, and specc's NumPy implementation of the
   kernel runs instead (the same numbers, slower). ``specc --version`` says whether it was built.
 * The bundled specs (``specs/*.spec``) and example data (``examples/*.csv``, ``examples/*.json``)
   live at the repository's root, where the README's commands use them; the build copies them
@@ -20,7 +20,7 @@ from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 # No -ffast-math and no FMA contraction: the kernel must round exactly as R's nnet does.
-KERNEL = Extension("specc._nnet_kernel", sources=["specc/nnet_kernel.c"],
+KERNEL = Extension("specc.train._nnet_kernel", sources=["specc/train/nnet_kernel.c"],
                    extra_compile_args=["-O2", "-ffp-contract=off", "-fno-fast-math"])
 BUNDLED = {"specs": ["*.spec"], "examples": ["*.csv", "sine_nnet_wts.json"]}
 
@@ -48,7 +48,7 @@ class OptionalBuildExt(build_ext):
     def _skipped(self, err: Exception, ext: Extension | None = None) -> None:
         name = ext.name if ext is not None else KERNEL.name
         _warn(f"skipped the optional C extension {name} ({type(err).__name__}: {err}). specc works "
-              "without it: the nnet engine runs its NumPy port (same numbers, slower). Install a C "
+              "without it: the nnet engine runs its NumPy implementation (same numbers, slower). Install a C "
               "compiler and reinstall specc to build it.")
 
 

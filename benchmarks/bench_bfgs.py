@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Cost per iteration of specc.bfgs.vmmin itself, without the objective.
+"""Cost per iteration of specc.train.bfgs.vmmin itself, without the objective.
 
 Each problem is run once for real to record the (f, gradient) of every call;
 the timed runs then replay those values, so ``fn`` costs ~0.2 µs and what is
@@ -9,8 +9,8 @@ run must stop at the recorded iteration count (checked).  The variants take
 turns within each repeat, so a change in the machine's load hits them alike.
 
     python benchmarks/bench_bfgs.py                       # current version
-    # before/after: any older specc/bfgs.py, e.g. the last commit's
-    git show HEAD:specc/bfgs.py > /tmp/bfgs_old.py
+    # before/after: any older specc/train/bfgs.py, e.g. the last commit's
+    git show HEAD:specc/train/bfgs.py > /tmp/bfgs_old.py
     python benchmarks/bench_bfgs.py --baseline /tmp/bfgs_old.py
 
 A baseline module only needs a ``vmmin(fn, x0, **kw)``; it is timed with
@@ -30,7 +30,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from specc.bfgs import vmmin  # noqa: E402
+from specc.train.bfgs import vmmin  # noqa: E402
 
 SINE_CSV = ROOT / "examples" / "sine50.csv"
 

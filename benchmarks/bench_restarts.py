@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Time per restart: R restarts batched (specc.multistart, one computation) against the same restarts
+"""Time per restart: R restarts batched (specc.train.multistart, one computation) against the same restarts
 one at a time, and against today's one-start path (vmmin on the NumPy tape, R separate fits).
 
     python benchmarks/bench_restarts.py [--restarts 10] [--repeat 5] [--stories 5] [--json out.json]
@@ -11,7 +11,7 @@ For each problem, R starting points are drawn once (the spec's initialisers, see
   the same path as in the batch (tests/test_multistart.py checks this), so only the time differs;
 - ``vmmin, R fits``: ``specc.fit(optimizer="bfgs", engine="numpy")`` from each start, the one-start
   path before restarts existed, on the criterion the batched path minimises (sse for a smooth spec,
-  mse for a kinked one) and with the same tolerances. Another implementation (specc.bfgs): its
+  mse for a kinked one) and with the same tolerances. Another implementation (specc.train.bfgs): its
   iteration counts differ, so compare its time per restart-iteration too.
 
 The variants run interleaved (ABC ABC …, the order rotating), so that a change in the machine's load
@@ -36,10 +36,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import specc  # noqa: E402
-from specc import multistart  # noqa: E402
-from specc.data import tensors_for  # noqa: E402
+from specc.train import multistart  # noqa: E402
+from specc.train.data import tensors_for  # noqa: E402
 from specc.lower import spec_graph  # noqa: E402
-from specc.objective import Objective  # noqa: E402
+from specc.train.tape import Objective  # noqa: E402
 
 PROBLEMS = [("sine_nnet", "sine50"), ("curve_tanh", "curve100"), ("two_io", "two_io"), ("xor", "xor")]
 STORIES = [("sine_nnet", "sine50", 1e-6), ("cubic", "cubic2000", 8.817168 / 2000),

@@ -28,9 +28,9 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import specc  # noqa: E402
-from specc.data import tensors_for  # noqa: E402
-from specc.bfgs import vmmin  # noqa: E402
-from specc.nnet import NnetObjective, load_wts, nnet_layout, tensors_to_wts  # noqa: E402
+from specc.train.data import tensors_for  # noqa: E402
+from specc.train.bfgs import vmmin  # noqa: E402
+from specc.train.nnet import NnetObjective, load_wts, nnet_layout, tensors_to_wts  # noqa: E402
 
 SINE, SINE_DATA = ROOT / "specs" / "sine_nnet.spec", ROOT / "examples" / "sine50.csv"
 WTS = [i * (1 / 12) for i in range(13)]  # R's seq(0, 1, by=1/12)

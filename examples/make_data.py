@@ -22,7 +22,7 @@ import cubic_legendre  # noqa: E402
 import two_io  # noqa: E402
 import xor  # noqa: E402
 
-from specc.data import columns_of, write_csv  # noqa: E402
+from specc.train.data import columns_of, write_csv  # noqa: E402
 
 
 def stories() -> dict[str, dict[str, torch.Tensor]]:

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 import specc
-from specc.nnet import load_wts, nnet_layout, tensors_to_wts
+from specc.train.nnet import load_wts, nnet_layout, tensors_to_wts
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -89,7 +89,7 @@ def picture(fits: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    data = specc.data.read_table(DATA).arrays
+    data = specc.train.data.read_table(DATA).arrays
     grid = torch.arange(0, 10.05, 0.1, dtype=torch.float64)
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(data["x"], data["y"], "o", color="black", label="sine50.csv (R: sin of 50 runif points)")

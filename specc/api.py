@@ -17,7 +17,6 @@ the parser, the compiler and torch are imported by the functions that need them.
 """
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
@@ -148,18 +147,3 @@ def describe(ir: Graph) -> str:
     return f"{ir.graph['file']}: {signature(ir)}\nparameters: {params or 'none'}"
 
 
-# ---------------------------------------------------------------- optional parts
-EXTRAS = {"matplotlib": "plot", "onnx": "onnx"}
-
-
-def require(module: str, what: str):
-    """Import an optional dependency, or say which extra of specc installs it."""
-    top = module.partition(".")[0]
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        if err.name not in (None, top, module) and not str(err.name).startswith(top + "."):
-            raise  # the package is there but something it needs is broken: its own error says what
-        extra = EXTRAS.get(top, top)
-        raise SpecError(f"{what} needs {top}, which is not installed: install specc[{extra}] "
-                        f"(pip install 'specc[{extra}]')") from None

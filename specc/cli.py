@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import api
 from .errors import SpecError
-from .files import atomic_path, bundled
+from .files import atomic_path, bundled, require
 from .ir import Graph
 
 
@@ -160,13 +160,18 @@ def cmd_demo(args) -> int:
         _write_text(target, emit_source(ir))
         print(f"  compiled → {target}")
         print(f"  drawn    → {draw_for_demo(ir, out / spec.stem)}\n")
-    # Training: the R nnet sine story, fitted from nnet's starting weights (under a second).
+    # Training: the R nnet sine story (seed 000), with no options, as `specc train` runs it.
     sine = folder / "sine_nnet.spec"
     data = next((d for d in (folder.parent / "examples" / "sine50.csv", bundled("examples") / "sine50.csv")
                  if d.is_file()), None)
     if sine.is_file() and data is not None:
-        from .train import sine_demo
-        print(sine_demo(sine, data))
+        import torch
+
+        from .train import fit, format_result
+        torch.manual_seed(0)
+        result = fit(api.load(sine), data, progress=False)
+        print(f"specc train {sine.name} --data {data.name}: {format_result(result)}\n"
+              f"  (R's nnet, tuned: MSE 3.1e-7; examples/sine_nnet.py retraces R's own fit)")
     else:
         print(f"training step skipped: {sine} or examples/sine50.csv is missing")
     return 0
@@ -176,7 +181,7 @@ def cmd_demo(args) -> int:
 def cmd_train(args) -> int:
     import json
     if args.plot:
-        api.require("matplotlib", "--plot")  # before a long fit, not after it
+        require("matplotlib", "--plot")  # before a long fit, not after it
     import torch
 
     from .api import load
@@ -211,7 +216,7 @@ def cmd_predict(args) -> int:
     import torch
 
     from .api import load
-    from .data import columns_of, csv_text, write_csv
+    from .train.data import columns_of, csv_text, write_csv
     from .train import predict
     module = load(Path(args.spec), weights=args.weights)  # in the weights' own precision
     columns = columns_of(predict(module, args.data, next(module.parameters(), torch.empty(0)).dtype))
@@ -252,7 +257,7 @@ class _Version(argparse.Action):
         import importlib.util
 
         from . import __version__
-        kernel = "built" if importlib.util.find_spec("specc._nnet_kernel") else "not built (its NumPy port runs)"
+        kernel = "built" if importlib.util.find_spec("specc.train._nnet_kernel") else "not built (its NumPy implementation runs)"
         print(f"specc {__version__}\nnnet C kernel: {kernel}")
         parser.exit()
 

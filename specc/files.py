@@ -1,11 +1,14 @@
 """Files specc writes (generated source, weights, predictions, pictures) appear whole or not at all;
-and where the files specc ships (bundled specs, example data) are."""
+where the files specc ships (bundled specs, example data) are; and which optional parts are installed."""
 from __future__ import annotations
 
+import importlib
 import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from .errors import SpecError
 
 
 @contextmanager
@@ -48,3 +51,20 @@ def bundled(folder: str) -> Path:
     package = Path(__file__).resolve().parent
     inside = package / folder
     return inside if inside.is_dir() else package.parent / folder
+
+
+# ---------------------------------------------------------------- optional parts
+EXTRAS = {"matplotlib": "plot", "onnx": "onnx"}
+
+
+def require(module: str, what: str):
+    """Import an optional dependency, or say which extra of specc installs it."""
+    top = module.partition(".")[0]
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        if err.name not in (None, top, module) and not str(err.name).startswith(top + "."):
+            raise  # the package is there but something it needs is broken: its own error says what
+        extra = EXTRAS.get(top, top)
+        raise SpecError(f"{what} needs {top}, which is not installed: install specc[{extra}] "
+                        f"(pip install 'specc[{extra}]')") from None

@@ -1,7 +1,7 @@
-"""Tests for specc.bfgs, specc's variable-metric minimiser (Nash's Algorithm 21).
+"""Tests for specc.train.bfgs, specc's variable-metric minimiser (Nash's Algorithm 21).
 
 R is the oracle: the method is the one R's optim(method = "BFGS") uses, and
-specc fixes the order of its floating-point operations (see specc/bfgs.py),
+specc fixes the order of its floating-point operations (see specc/train/bfgs.py),
 so from the same start it reaches the same points.  The Rosenbrock reference
 numbers were produced by R 4.2.2 with the ?optim example functions:
 
@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 import torch
 
-from specc.bfgs import BFGSResult, VariableMetric, _Objective, vmmin
+from specc.train.bfgs import BFGSResult, VariableMetric, _Objective, vmmin
 
 F64 = torch.float64
 
@@ -157,7 +157,7 @@ def test_history_and_callback():
 
 # n = 8 on purpose: rows of H are then 64 bytes apart, and NumPy 2.4.6's
 # np.negative gives wrong results on views with exactly that stride (found
-# in an earlier version of specc.bfgs), so keep a case for such bugs.
+# in an earlier version of specc.train.bfgs), so keep a case for such bugs.
 @pytest.mark.parametrize("n, seed", [(1, 0), (6, 0), (6, 1), (6, 2), (6, 3),
                                      (8, 0), (13, 0)])
 def test_convex_quadratic_exact_minimum(n, seed):
@@ -291,7 +291,7 @@ def sequential(column, start=0.0, op=float.__add__):
 
 @pytest.mark.parametrize("n", [2, 8, 13, 40])
 def test_numpy_sums_left_to_right_where_specc_bfgs_relies_on_it(n):
-    """H v in specc.bfgs is np.add.reduce over axis 0 of a C-ordered array,
+    """H v in specc.train.bfgs is np.add.reduce over axis 0 of a C-ordered array,
     which NumPy does one row after another, left to right; NumPy does not
     promise that, so this says so first if it ever changes.  Dot products
     are np.add.accumulate (running sums by definition), checked here too.
@@ -311,7 +311,7 @@ def test_numpy_sums_left_to_right_where_specc_bfgs_relies_on_it(n):
 
 
 def test_h_v_and_the_update_round_as_written():
-    """One update of H by hand, in the order specc/bfgs.py documents: every
+    """One update of H by hand, in the order specc/train/bfgs.py documents: every
     sum left to right, w = (1 + y·c / d·c) d, each lower entry
     ((w_p d_q - y_p d_q) - d_p y_q) / d·c, mirrored; then H v."""
     n = 7

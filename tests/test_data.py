@@ -1,10 +1,10 @@
-"""specc.data: CSV/NPZ/dict data checked against a spec, with errors that name the column and the row."""
+"""specc.train.data: CSV/NPZ/dict data checked against a spec, with errors that name the column and the row."""
 import numpy as np
 import pytest
 import torch
 
 import specc
-from specc import data as sd
+from specc.train import data as sd
 from specc.errors import DataError
 
 SINE = "input x\nh[4] = logistic(W1·x + b1)\ny[1] = W2·h + b2\n"  # scalar input, size-1 output

@@ -1,4 +1,4 @@
-"""specc.multistart: the batched BFGS (each restart as if alone), starting points from the spec's
+"""specc.train.multistart: the batched BFGS (each restart as if alone), starting points from the spec's
 initialisers, keeping the best, the default method's rule, and refusals. No timings here
 (benchmarks/bench_restarts.py measures time per restart)."""
 import math
@@ -9,10 +9,11 @@ import pytest
 import torch
 
 import specc
-import specc.nnet
-from specc import multistart
+import specc.train.data
+import specc.train.nnet
+from specc.train import multistart
 from specc.errors import SpecError
-from specc.multistart import choose, minimize, restart_seeds, starting_points
+from specc.train.multistart import choose, minimize, restart_seeds, starting_points
 
 ROOT = Path(__file__).resolve().parent.parent
 SINE, SINE_DATA = ROOT / "specs" / "sine_nnet.spec", ROOT / "examples" / "sine50.csv"
@@ -98,7 +99,7 @@ def test_fit_keeps_the_best_restart():
     assert result.settings["engine"] == "numpy" and result.settings["method"] == "bfgs ×4 restarts"
     kept = result.restarts[losses.index(min(losses))]
     assert result.iterations == kept["iterations"] and len(result.history) == kept["iterations"] + 1
-    data = specc.data.tensors_for(model, SINE_DATA, dtype=torch.float64)
+    data = specc.train.data.tensors_for(model, SINE_DATA, dtype=torch.float64)
     with torch.no_grad():  # the model holds the kept restart's parameters
         assert torch.nn.functional.mse_loss(model(data["x"]), data["y"]).item() == pytest.approx(result.loss,
                                                                                                   rel=1e-12)
@@ -119,8 +120,8 @@ def test_restarts_are_reproducible_from_the_seed():
 
 def test_the_first_restart_starts_at_the_model_values():
     model = specc.load(SINE)
-    specc.nnet.load_wts(model, [i * (1 / 12) for i in range(13)])  # as --init-from sine_nnet_wts.json does
-    data = specc.data.tensors_for(model, SINE_DATA, dtype=torch.float64)
+    specc.train.nnet.load_wts(model, [i * (1 / 12) for i in range(13)])  # as --init-from sine_nnet_wts.json does
+    data = specc.train.data.tensors_for(model, SINE_DATA, dtype=torch.float64)
     with torch.no_grad():
         at_wts = torch.nn.functional.mse_loss(model(data["x"]), data["y"]).item()
     result = specc.fit(model, SINE_DATA, restarts=3, seed=0, max_iter=0, progress=False)

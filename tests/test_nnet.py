@@ -1,4 +1,4 @@
-"""specc.nnet: nnet's weight order, its rang scheme, and its criterion, against R's nnet as an oracle.
+"""specc.train.nnet: nnet's weight order, its rang scheme, and its criterion, against R's nnet as an oracle.
 
 The R numbers come from R 4.2 with nnet 7.3 on examples/sine50.csv (benchmarks/sine_nnet.R):
     nnet(x, y, size=4, linout=TRUE, Wts=seq(0, 1, by=1/12), maxit=10000, abstol=1e-8, reltol=1e-9)
@@ -12,10 +12,10 @@ import pytest
 import torch
 
 import specc
-from specc.bfgs import vmmin
-from specc.data import tensors_for
+from specc.train.bfgs import vmmin
+from specc.train.data import tensors_for
 from specc.errors import SpecError
-from specc.nnet import KERNEL, NnetObjective, load_wts, logistic, nnet_layout, rang_init, tensors_to_wts, wts_to_tensors
+from specc.train.nnet import KERNEL, NnetObjective, load_wts, logistic, nnet_layout, rang_init, tensors_to_wts, wts_to_tensors
 
 ROOT = Path(__file__).resolve().parent.parent
 SINE = ROOT / "specs" / "sine_nnet.spec"
@@ -150,14 +150,14 @@ def test_the_compiled_kernel_is_built_in_this_install():
 def test_a_kernel_built_from_another_struct_is_not_used(monkeypatch):
     import ctypes
 
-    import specc.nnet
+    import specc.train.nnet
 
     class Wider(ctypes.Structure):
-        _fields_ = specc.nnet._Problem._fields_ + [("extra", ctypes.c_double)]
+        _fields_ = specc.train.nnet._Problem._fields_ + [("extra", ctypes.c_double)]
 
-    monkeypatch.setattr(specc.nnet, "_Problem", Wider)
-    with pytest.warns(RuntimeWarning, match="does not match specc/nnet.py"):
-        assert specc.nnet._load_kernel() is None
+    monkeypatch.setattr(specc.train.nnet, "_Problem", Wider)
+    with pytest.warns(RuntimeWarning, match="does not match specc/train/nnet.py"):
+        assert specc.train.nnet._load_kernel() is None
 
 
 @pytest.mark.parametrize("decay", [0.0, 0.013])
@@ -219,8 +219,8 @@ def test_bfgs_retraces_rs_nnet_fit_bit_for_bit(backend):
 
 def test_without_the_kernel_the_numpy_implementation_retraces_r(monkeypatch):
     """An install without a C compiler has no kernel: the nnet engine runs in NumPy, same fit."""
-    import specc.nnet
-    monkeypatch.setattr(specc.nnet, "KERNEL", None)
+    import specc.train.nnet
+    monkeypatch.setattr(specc.train.nnet, "KERNEL", None)
     model = specc.load(SINE)
     load_wts(model, [i * (1 / 12) for i in range(13)])
     result = specc.fit(model, SINE_DATA, loss="sse", optimizer="bfgs", engine="nnet", max_iter=10000,

@@ -12,13 +12,14 @@ import torch
 from torch import nn
 
 import specc
-import specc.data
-import specc.nnet
+import specc.train.data
+import specc.train.nnet
 import specc.train
 import specc.weights
 from specc.cli import main
 from specc.errors import SpecError
-from specc.train import LOSSES, OPTIMIZERS, Progress, fit, predict
+from specc.train import LOSSES, OPTIMIZERS, fit, predict
+from specc.train.report import Progress
 from specc.weights import apply_weights, read_weights
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,7 +182,7 @@ def test_stopping_rules_end_first_order_fits():
 
 def test_nnet_engine_reproduces_r():
     model = specc.load(SINE)
-    specc.nnet.load_wts(model, [i * (1 / 12) for i in range(13)])
+    specc.train.nnet.load_wts(model, [i * (1 / 12) for i in range(13)])
     result = fit(model, SINE_DATA, optimizer="bfgs", loss="sse", engine="nnet", max_iter=10000, abstol=1e-8,
                  reltol=1e-9)
     assert (result.iterations, result.loss) == (1436, 1.5547170296255401e-05)  # R's nnet, see test_nnet.py
@@ -191,9 +192,9 @@ def test_nnet_engine_reproduces_r():
 @pytest.mark.parametrize("engine", ["autograd", "numpy", "nnet"])
 def test_engines_agree_where_nnets_clamp_does_not_bite(engine):
     model = specc.load(SINE)
-    specc.nnet.load_wts(model, [i * (1 / 12) for i in range(13)])  # |W1·x + b1| < 15 on sine50's x
+    specc.train.nnet.load_wts(model, [i * (1 / 12) for i in range(13)])  # |W1·x + b1| < 15 on sine50's x
     with torch.no_grad():
-        data = specc.data.tensors_for(model, SINE_DATA, dtype=F64)
+        data = specc.train.data.tensors_for(model, SINE_DATA, dtype=F64)
         start = nn.functional.mse_loss(model(data["x"]), data["y"], reduction="sum").item()
     result = fit(model, data, optimizer="bfgs", loss="sse", engine=engine, max_iter=30)
     assert result.history[0] == pytest.approx(start, rel=1e-13)
@@ -440,8 +441,8 @@ def test_restarts_with_init_from_start_the_first_there(capsys):
                          "--max-iter", 0, "--seed", 0, "--json")
     assert code == 0, err
     model = specc.load(SINE)
-    specc.nnet.load_wts(model, json.loads(wts.read_text()))
-    data = specc.data.tensors_for(model, SINE_DATA, dtype=F64)
+    specc.train.nnet.load_wts(model, json.loads(wts.read_text()))
+    data = specc.train.data.tensors_for(model, SINE_DATA, dtype=F64)
     with torch.no_grad():
         expected = nn.functional.mse_loss(model(data["x"]), data["y"]).item()
     assert json.loads(out)["restarts"][0]["loss"] == pytest.approx(expected, rel=1e-13)
@@ -476,7 +477,7 @@ def test_bundled_story_data_is_what_make_data_writes(tmp_path):
     finally:
         sys.path[:] = saved
     for fresh in sorted(tmp_path.glob("*.csv")):
-        bundled, made = specc.data.read_table(ROOT / "examples" / fresh.name), specc.data.read_table(fresh)
+        bundled, made = specc.train.data.read_table(ROOT / "examples" / fresh.name), specc.train.data.read_table(fresh)
         assert list(bundled.arrays) == list(made.arrays), fresh.name
         for name in made.arrays:
             # The stories compute in float32 (torch's sin, matmul …), whose last bits may differ between

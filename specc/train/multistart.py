@@ -5,7 +5,7 @@
 "BFGS")`` and of nnet, written here for a matrix of parameter vectors ``[R, n]``: every restart
 keeps its own point, inverse-Hessian approximation ``[R, n, n]``, step length and stopping state,
 and one call of the criterion evaluates the trial points of every restart still running (the
-batched NumPy tape, :meth:`specc.objective.Objective.evaluate`). Per restart, an iteration is:
+engine's ``evaluate``: the NumPy tape's or the compiled criterion's). Per restart, an iteration is:
 
 - the direction ``d = -H g``; when it is not downhill, ``H`` is reset to the identity and the
   direction becomes steepest descent; when that is not downhill either (``g = 0``), the restart
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import SpecError
+from ..errors import SpecError
 
 STEP_SHRINK = 0.2  # a rejected step is multiplied by this
 ACCTOL = 1e-4  # sufficient decrease: f(x + t·d) <= f(x) + ACCTOL · t · (g·d)
@@ -318,16 +318,10 @@ def run(model: torch.nn.Module, criterion, settings: dict, progress):
     """Fit ``model`` with ``settings["restarts"]`` batched restarts (see :func:`minimize`) and leave
     the best in it. Returns ``(Run, restarts)``: the kept restart's run, and one dict per restart.
     The minimiser sees the criterion times :func:`criterion_scale`; values are reported unscaled."""
-    from .lower import spec_graph
-    from .objective import Objective
-    from .train import Run
-    as_numpy = lambda names, values: {k: v.double().numpy() for k, v in zip(names, values)}  # noqa: E731
-    try:
-        objective = Objective(spec_graph(model), as_numpy(model.spec_inputs, criterion.inputs),
-                              as_numpy(model.spec_outputs, criterion.targets), criterion.loss.name,
-                              criterion.decay)
-    except ValueError as err:
-        raise SpecError(f"restarts: {err}") from None
+    from ..lower import spec_graph
+    from .engines import ENGINES
+    from .optimizers import Run
+    objective = ENGINES[settings["engine"]](model, criterion)
     scale = criterion_scale(spec_graph(model), criterion.loss.reduction, criterion.rows)
 
     def evaluate(X):

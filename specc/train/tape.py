@@ -10,8 +10,8 @@ concat, whose arithmetic depends on shapes, are built here). The tape computes
 what the generated ``forward`` computes, in float64; tests/test_objective.py
 checks value and gradient against torch autograd for every bundled spec.
 
-The tape evaluates several parameter vectors at once (:meth:`Objective.evaluate`
-takes ``[R, n]``: the batched restarts of :mod:`specc.multistart`). Every value
+The tape evaluates several parameter vectors at once (:meth:`Tape.evaluate`
+takes ``[R, n]``: the batched restarts of :mod:`specc.train.multistart`). Every value
 is a 3-D array ``[restarts, samples, units]``, each axis of size 1 where the
 value does not vary along it: an input is ``[1, B, n]``, a per-model vector
 ``[R, 1, n]``, a scalar ``[., ., 1]`` (so a lone scalar is a vector of size 1),
@@ -27,8 +27,8 @@ from typing import Callable
 
 import numpy as np
 
-from .ir import Graph
-from .ops import OPS
+from ..ir import Graph
+from ..ops import OPS
 
 LOSSES = ("sse", "mse", "bce", "cross_entropy")
 
@@ -61,8 +61,8 @@ def _per_sample(value: np.ndarray) -> np.ndarray:
     return value.reshape(1, len(value), -1)
 
 
-class Objective:
-    """``f, grad = objective(theta)`` for a loss summed over a spec's outputs; ``objective.evaluate``
+class Tape:
+    """``f, grad = tape(theta)`` for a loss summed over a spec's outputs; ``tape.evaluate``
     does the same for a matrix of parameter vectors, one row per restart.
 
     ``theta`` is the flat float64 vector of all parameters in the spec's order

@@ -24,9 +24,9 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from .errors import DataError, Span
-from .files import atomic_path
-from .lower import spec_graph
+from ..errors import DataError, Span
+from ..files import atomic_path
+from ..lower import spec_graph
 
 
 @dataclass(frozen=True)

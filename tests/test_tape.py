@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import specc
-from specc.objective import Objective, supported
+from specc.train.tape import Tape, supported
 
 SPECS = sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.spec"))
 EXTRA = {
@@ -58,7 +58,7 @@ def test_value_and_gradient_match_autograd(name, spec, loss, decay):
     expected = _torch_loss(model, graph, inputs, targets, loss, decay)
     expected.backward()
     theta = torch.nn.utils.parameters_to_vector(model.parameters()).detach().numpy()
-    value, gradient = Objective(graph, inputs, targets, loss=loss, decay=decay)(theta)
+    value, gradient = Tape(graph, inputs, targets, loss=loss, decay=decay)(theta)
     assert value == pytest.approx(expected.item(), rel=1e-12, abs=1e-12)
     expected_grad = torch.cat([p.grad.reshape(-1) for p in model.parameters()]).numpy()
     np.testing.assert_allclose(gradient, expected_grad, rtol=1e-10, atol=1e-12)
@@ -74,9 +74,9 @@ def test_every_operation_of_the_table_has_a_numpy_rule():
 def test_unknown_loss_is_refused():
     graph = specc.graph("input x\ny = a*x\n")
     with pytest.raises(ValueError):
-        Objective(graph, {"x": np.zeros(3)}, {"y": np.zeros(3)}, loss="huber")
+        Tape(graph, {"x": np.zeros(3)}, {"y": np.zeros(3)}, loss="huber")
     with pytest.raises(ValueError, match="vector outputs"):  # class scores are a vector
-        Objective(graph, {"x": np.zeros(3)}, {"y": np.zeros(3)}, loss="cross_entropy")
+        Tape(graph, {"x": np.zeros(3)}, {"y": np.zeros(3)}, loss="cross_entropy")
 
 
 # ---------------------------------------------------------------- batched: R parameter vectors at once
@@ -131,7 +131,7 @@ def test_batched_value_and_gradient_match_autograd(name, spec):
         if loss in ("bce", "cross_entropy"):  # probabilities: in [0, 1], rows summing to 1 for classes
             t = {k: np.abs(v) / np.abs(v).sum(-1, keepdims=True) if v.ndim == 2 and loss == "cross_entropy"
                  else 1 / (1 + np.exp(-v)) for k, v in targets.items()}
-        objective = Objective(graph, inputs, t, loss=loss, decay=0.01)
+        objective = Tape(graph, inputs, t, loss=loss, decay=0.01)
         values, grads = objective.evaluate(thetas)
         expected_values, expected_grads = _reference(spec, graph, thetas, inputs, t, loss, 0.01)
         np.testing.assert_allclose(values, expected_values, rtol=1e-12, atol=1e-12, err_msg=loss)

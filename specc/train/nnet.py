@@ -12,12 +12,12 @@ it (MASS, 4th ed., §8.10): the sum of squared errors of a network of logistic
 hidden units and linear or logistic outputs, plus ``decay`` times the sum of
 squared weights, with its gradient. specc computes it in a fixed order of
 operations, with the C library's ``exp`` and a logistic that saturates as nnet's
-does (exactly 0 below -15 and 1 above 15). Fed to :func:`specc.bfgs.vmmin`
+does (exactly 0 below -15 and 1 above 15). Fed to :func:`specc.train.bfgs.vmmin`
 (``fit(..., optimizer="bfgs", engine="nnet")``) from nnet's starting weights it
 retraces R's nnet fit of the sine story bit for bit (tests/test_nnet.py): over a
 thousand BFGS steps the smallest rounding difference changes the path, and with
 it where the fit stops. Its numbers come from a small C kernel
-(specc/nnet_kernel.c, built when specc is installed) or, where that is not
+(specc/train/nnet_kernel.c, built when specc is installed) or, where that is not
 built, from the NumPy implementation here; the two agree to the last bit.
 """
 from __future__ import annotations
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import SpecError
-from .lower import spec_graph
-from .weights import apply_weights
+from ..errors import SpecError
+from ..lower import spec_graph
+from ..weights import apply_weights
 
 LOGISTIC = ("logistic", "sigmoid")
 PASS_THROUGH = ("identity", "linear")
@@ -178,7 +178,7 @@ def rang_init(model: torch.nn.Module, rang: float = 0.7, generator: torch.Genera
 def logistic(s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """nnet's logistic, elementwise: 0 below -15, 1 above 15, else 1 / (1 + exp(-s)).
 
-    ``exp`` is ``math.exp``, the C library's, as in specc/nnet_kernel.c; NumPy's vectorised exp
+    ``exp`` is ``math.exp``, the C library's, as in specc/train/nnet_kernel.c; NumPy's vectorised exp
     can differ from it in the last bit, and a fit's path with it.
     """
     saturated = not (-SATURATION <= s.min() and s.max() <= SATURATION)  # (a NaN stays NaN, as in C)
@@ -192,11 +192,11 @@ def logistic(s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 class NnetObjective:
-    """nnet's criterion and its gradient at a flat ``Wts`` vector, for :func:`specc.bfgs.vmmin`.
+    """nnet's criterion and its gradient at a flat ``Wts`` vector, for :func:`specc.train.bfgs.vmmin`.
 
     ``inputs`` is ``[rows, n_in]`` (or ``[rows]``), ``targets`` ``[rows, n_out]`` (or ``[rows]``).
     Two backends give the same numbers to the last bit: ``"c"``, specc's compiled kernel
-    (specc/nnet_kernel.c, built when specc is installed; a call costs a few µs), and ``"numpy"``,
+    (specc/train/nnet_kernel.c, built when specc is installed; a call costs a few µs), and ``"numpy"``,
     the same computation vectorised over data rows, the fallback where the kernel is not built.
     The default is ``"c"`` when :data:`KERNEL` is loaded.
 
@@ -258,7 +258,7 @@ class NnetEngine:
         self.objective = NnetObjective(self.layout, criterion.inputs[0], criterion.targets[0], criterion.decay)
         self.x0 = tensors_to_wts(model, self.layout).numpy()
 
-    def __call__(self, x):
+    def value_and_grad(self, x):
         return self.objective(x)
 
     def value(self, x) -> float:
@@ -273,7 +273,7 @@ class NnetEngine:
 
 
 class _NumpyCriterion:
-    """The criterion in NumPy, in specc/nnet_kernel.c's order of operations (see its comment).
+    """The criterion in NumPy, in specc/train/nnet_kernel.c's order of operations (see its comment).
 
     Arrays are ``[unit, data row]``, and every sum in the kernel's order is a running sum,
     ``np.add.accumulate``, which is left to right by definition: over a unit's sources (bias
@@ -346,15 +346,15 @@ class _NumpyCriterion:
 
 
 class _Problem(ctypes.Structure):
-    """``problem`` in specc/nnet_kernel.c, field for field."""
+    """``problem`` in specc/train/nnet_kernel.c, field for field."""
     _fields_ = [("n_in", ctypes.c_int), ("n_hidden", ctypes.c_int), ("n_out", ctypes.c_int),
                 ("rows", ctypes.c_int), ("linear_outputs", ctypes.c_int), ("decay", ctypes.c_double),
                 ("x", ctypes.c_void_p), ("target", ctypes.c_void_p), ("work", ctypes.c_void_p)]
 
 
 def _load_kernel() -> ctypes.CDLL | None:
-    """specc/nnet_kernel.c as built by pip, or None where it was not built (running from a bare checkout)."""
-    spec = importlib.util.find_spec("specc._nnet_kernel")
+    """specc/train/nnet_kernel.c as built by pip, or None where it was not built (running from a bare checkout)."""
+    spec = importlib.util.find_spec("specc.train._nnet_kernel")
     if spec is None or not spec.origin:
         return None
     lib = ctypes.CDLL(spec.origin)
@@ -362,7 +362,7 @@ def _load_kernel() -> ctypes.CDLL | None:
     if size is not None:
         size.restype = ctypes.c_size_t
     if size is None or size() != ctypes.sizeof(_Problem):  # a build older than this file
-        warnings.warn(f"{spec.origin} does not match specc/nnet.py (rebuild it with 'pip install -e .'); "
+        warnings.warn(f"{spec.origin} does not match specc/train/nnet.py (rebuild it with 'pip install -e .'); "
                       "the nnet engine computes its criterion in NumPy instead", RuntimeWarning, stacklevel=2)
         return None
     lib.specc_nnet_criterion.argtypes = [ctypes.c_void_p, ctypes.c_void_p]

@@ -1,0 +1,174 @@
+"""Fitting a compiled spec to data: :func:`fit`, :func:`predict` and :func:`start_from`.
+
+``fit`` reads three tables: the losses (:mod:`specc.train.losses`), the optimizers
+(:mod:`specc.train.optimizers`) and the engines (:mod:`specc.train.engines`). Without an
+optimizer, :func:`specc.train.multistart.choose` picks the method from the problem's size.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..errors import SpecError
+from ..weights import apply_weights, read_weights
+from . import multistart
+from .data import as_table, tensors_for
+from .engines import ENGINES
+from .losses import LOSSES, Criterion
+from .nnet import rang_init, wts_to_tensors
+from .optimizers import DEFAULT_EPOCHS, DEFAULT_MAX_ITER, OPTIMIZERS
+from .report import Progress
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass
+class FitResult:
+    loss: float  # the criterion at the final parameters
+    history: list[float]  # one criterion value per epoch / iteration, before its update
+    iterations: int  # parameter updates (first-order steps, or quasi-Newton iterations)
+    seconds: float
+    converged: bool  # a stopping rule (abstol, reltol, vanishing gradient) ended the fit
+    evaluations: int = 0  # forward passes (full data or batches)
+    settings: dict = field(default_factory=dict)
+    restarts: list[dict] = field(default_factory=list)  # per restart: loss, iterations, converged … (bfgs)
+
+    def summary(self) -> dict:
+        """What ``specc train --json`` prints."""
+        return {"loss": self.loss, "iterations": self.iterations, "seconds": self.seconds,
+                "converged": self.converged, "evaluations": self.evaluations, "settings": self.settings,
+                "restarts": self.restarts}
+
+
+def _choose(name: str, table: dict, what: str):
+    if name not in table:
+        raise SpecError(f"unknown {what} '{name}' (known: {', '.join(table)})")
+    return table[name]
+
+
+def fit(model: torch.nn.Module, data, *, loss: str = "mse", optimizer: str | None = None, lr: float | None = None,
+        epochs: int | None = None, max_iter: int | None = None, batch_size: int | None = None,
+        momentum: float = 0.0, abstol: float | None = None, reltol: float | None = None, decay: float = 0.0,
+        seed: int | None = None, dtype: str | torch.dtype | None = None, engine: str | None = None,
+        restarts: int | None = None, progress: bool = True) -> FitResult:
+    """Fit ``model`` (from :func:`specc.load`) to ``data`` in place and report how it went.
+
+    ``data``: a CSV/NPZ path or a mapping of the spec's input and output names to arrays or
+    tensors (see :mod:`specc.train.data` for vector columns). Without ``optimizer`` the method is chosen
+    from the problem (:func:`specc.train.multistart.choose`: bfgs with restarts on small data, mini-batch
+    adam on large). ``epochs`` drives the first-order optimizers, ``max_iter`` the quasi-Newton ones.
+    ``restarts`` (bfgs): fit from the model's values and ``restarts - 1`` draws of the spec's
+    initialisers (from ``seed``) at once, batched, and keep the best. ``dtype`` converts the model
+    (default: float64 for ``bfgs``, else the model's own). ``seed`` also seeds the mini-batch order.
+    ``engine`` (``bfgs``): ``autograd`` (the module; default without restarts), ``numpy`` (a NumPy
+    tape of the spec; what restarts run on), ``nnet`` (nnet's own arithmetic, :mod:`specc.train.nnet`).
+    A progress bar is shown when ``progress`` and standard error is a terminal.
+    """
+    loss_row = _choose(loss, LOSSES, "loss")
+    for name, table in ((optimizer, OPTIMIZERS), (engine, ENGINES)):
+        if name is not None:
+            _choose(name, table, "optimizer" if table is OPTIMIZERS else "engine")
+    if isinstance(dtype, str):
+        dtype = _choose(dtype, DTYPES, "dtype")
+    if not any(True for _ in model.parameters()):
+        raise SpecError(f"{getattr(model, 'spec_file', 'the model')} has no parameters to fit")
+    multistart.check_restarts(restarts, optimizer or "bfgs", engine)
+    o = dict(optimizer=optimizer, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
+             max_iter=max_iter, restarts=restarts, engine=engine, abstol=abstol, reltol=reltol, method=None)
+    tensors = multistart.resolve(model, data, o)  # no optimizer: chosen from the data, then checked as given
+    opt = OPTIMIZERS[o["optimizer"]]
+    engine = o["engine"] or ("numpy" if o["restarts"] is not None else "autograd")
+    if engine != "autograd" and opt.name != "bfgs":
+        raise SpecError(f"engine '{engine}' works with the 'bfgs' optimizer only")
+    if opt.full_batch and o["epochs"] is not None:
+        raise SpecError(f"'{opt.name}' runs full-batch iterations: give max_iter, not epochs")
+    if opt.full_batch and o["batch_size"] is not None:
+        raise SpecError(f"'{opt.name}' needs the full batch: mini-batches (batch_size) are for "
+                        f"{', '.join(n for n, row in OPTIMIZERS.items() if not row.full_batch)}")
+    if not opt.full_batch and o["max_iter"] is not None:
+        raise SpecError(f"'{opt.name}' runs epochs over the data: give epochs, not max_iter")
+    if momentum and not opt.momentum:
+        raise SpecError(f"'{opt.name}' takes no momentum (these do: "
+                        f"{', '.join(n for n, row in OPTIMIZERS.items() if row.momentum)})")
+    if opt.lr is None and lr is not None:
+        raise SpecError(f"'{opt.name}' chooses its own step lengths: it takes no learning rate")
+    for name in ("epochs", "max_iter", "batch_size"):
+        if o[name] is not None and o[name] < (0 if name == "max_iter" else 1):
+            raise SpecError(f"{name} must be a positive whole number, not {o[name]}")
+    dtype = dtype or opt.dtype or next(model.parameters(), torch.empty(0)).dtype
+    chosen_stop = o["method"] is not None and opt.full_batch  # the default path's own tolerances (None: off)
+    settings = {"optimizer": opt.name, "loss": loss_row.name, "lr": lr if lr is not None else opt.lr,
+                "epochs": None if opt.full_batch else (o["epochs"] or DEFAULT_EPOCHS),
+                "max_iter": (DEFAULT_MAX_ITER if o["max_iter"] is None else o["max_iter"]) if opt.full_batch else None,
+                "batch_size": o["batch_size"], "momentum": momentum,
+                "abstol": o["abstol"] if o["abstol"] is not None or chosen_stop else opt.stop[0],
+                "reltol": o["reltol"] if o["reltol"] is not None or chosen_stop else opt.stop[1],
+                "decay": decay, "seed": seed, "dtype": str(dtype).removeprefix("torch."), "engine": engine,
+                "restarts": o["restarts"], "method": o["method"] or
+                (opt.name if o["restarts"] is None else f"bfgs ×{o['restarts']} restarts")}
+    if tensors is None:
+        tensors = tensors_for(model, data, dtype=dtype)  # a file's errors name the file, a dict's "data"
+    tensors = {name: value.to(dtype) for name, value in tensors.items()}
+    model.to(dtype)
+    criterion = Criterion(model, tensors, loss_row, decay)
+    bar = Progress(settings["epochs"] or settings["max_iter"], progress,
+                   "epoch" if settings["epochs"] else "it")
+    if opt.make is not None:
+        importlib.import_module("torch._dynamo")  # torch.optim's first step imports it: seconds, not fitting
+    start_values = [p.detach().clone() for p in model.parameters()]
+    start = time.perf_counter()
+    try:
+        if o["restarts"] is not None:
+            run, per_restart = multistart.run(model, criterion, settings, bar)
+        else:
+            run, per_restart = opt.run(model, criterion, settings, bar), []
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - start
+    multistart.refuse_divergence(model, run, settings, start_values)
+    return FitResult(run.loss, run.history, run.iterations, seconds, run.converged, run.evaluations, settings,
+                     per_restart)
+
+
+def predict(model: torch.nn.Module, data, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """The model's outputs on the inputs in ``data`` (output columns there are ignored), by name."""
+    dtype = dtype or next(model.parameters(), torch.empty(0)).dtype
+    table = as_table(data)
+    inputs = tensors_for(model, table, targets=False, dtype=torch.float64, origin=table.origin)  # as given
+    with torch.no_grad():
+        out = model(*(inputs[name].to(dtype) for name in model.spec_inputs))
+    outputs = (out,) if len(model.spec_outputs) == 1 else tuple(out)
+    return {**inputs, **dict(zip(model.spec_outputs, outputs))}
+
+
+# ---------------------------------------------------------------- starting points
+def start_from(model: torch.nn.Module, init_from: str | os.PathLike | None = None,
+               rang: float | None = None) -> None:
+    """Set initial values: a safetensors/JSON file of named tensors, or a JSON list (nnet's flat
+    ``Wts``, for a one-hidden-layer spec), or nnet's uniform(-rang, rang) scheme. Neither: keep the
+    compiler's defaults."""
+    if init_from is not None and rang is not None:
+        raise SpecError("give either a file of initial values or rang, not both")
+    if rang is not None:
+        rang_init(model, rang)
+    if init_from is None:
+        return
+    path = Path(init_from)
+    if path.suffix.lower() == ".json" and path.is_file():
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise SpecError(f"{path}: not JSON ({err})") from None
+        if isinstance(raw, list):
+            apply_weights(model, wts_to_tensors(raw, model), origin=f"{path} (nnet Wts)")
+            return
+    tensors, _ = read_weights(path)
+    apply_weights(model, tensors, origin=str(path))
+
+

@@ -1,0 +1,161 @@
+"""The optimizers ``specc.fit`` drives (a table, one row per optimizer) and the loops that drive them.
+
+Every optimizer row names the loop that runs it:
+
+- first-order (``sgd``, ``adam``, ``rmsprop``, ``adagrad``): epochs over the data,
+  full batch unless ``batch_size`` is given (then shuffled mini-batches);
+- ``lbfgs``: torch's L-BFGS with a strong-Wolfe line search, full batch;
+- ``bfgs``: Nash's variable-metric method (:mod:`specc.train.bfgs`; with restarts
+  :mod:`specc.train.multistart`'s batched one), full batch, on one flat float64 parameter vector,
+  with nnet's stopping rules (``abstol`` on the criterion, ``reltol`` on its relative improvement,
+  ``max_iter``), through an engine (:mod:`specc.train.engines`).
+
+``history`` holds one criterion value per epoch (first-order) or iteration (quasi-Newton), each
+from that step's own forward pass, before its update.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..errors import SpecError
+from .bfgs import vmmin
+from .engines import ENGINES
+from .losses import Criterion, rows_by_name
+from .report import Progress
+
+
+@dataclass
+class Run:
+    history: list[float]
+    iterations: int
+    converged: bool
+    evaluations: int
+    loss: float
+
+
+def stalled(history: list[float], abstol: float | None, reltol: float | None) -> bool:
+    """nnet's rules (each off when None): the criterion is at most abstol, or it improved by at
+    most reltol relatively."""
+    f = history[-1]
+    if abstol is not None and f <= abstol:
+        return True
+    return reltol is not None and len(history) > 1 and abs(history[-2] - f) <= reltol * (abs(history[-2]) + reltol)
+
+
+def _first_order(model, criterion: Criterion, s: dict, progress: Progress) -> Run:
+    opt = OPTIMIZERS[s["optimizer"]].make(model.parameters(), s["lr"], s["momentum"])
+    rows, batch = criterion.rows, s["batch_size"]
+    generator = torch.Generator().manual_seed(s["seed"]) if s["seed"] is not None else None
+    history, steps, converged = [], 0, False
+    for epoch in range(s["epochs"]):
+        if batch is None or batch >= rows:
+            opt.zero_grad()
+            value = criterion()
+            value.backward()
+            opt.step()
+            history.append(value.item())
+            steps += 1
+        else:
+            total = 0.0
+            for chunk in torch.randperm(rows, generator=generator).split(batch):
+                opt.zero_grad()
+                value = criterion(chunk)
+                value.backward()
+                opt.step()
+                total += value.item() * (len(chunk) if criterion.loss.reduction == "mean" else 1)
+                steps += 1
+            history.append(total / rows if criterion.loss.reduction == "mean" else total)
+        progress(epoch + 1, history[-1])
+        if not math.isfinite(history[-1]):
+            break  # diverged: fit reports it
+        if stalled(history, s["abstol"], s["reltol"]):
+            converged = True
+            break
+    with torch.no_grad():
+        final = criterion().item()
+    return Run(history, steps, converged, steps + 1, final)
+
+
+def _lbfgs(model, criterion: Criterion, s: dict, progress: Progress) -> Run:
+    # One iteration per step() call, so each call's first evaluation is that iteration's loss. The line
+    # search may use max_eval - 1 evaluations; torch's default (1.25 × max_iter) would leave it none.
+    opt = torch.optim.LBFGS(model.parameters(), lr=s["lr"], max_iter=1, max_eval=26, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        value = criterion()
+        value.backward()
+        return value.detach()
+
+    history, converged = [], False
+    state = opt.state[opt._params[0]]
+    for it in range(s["max_iter"]):
+        before = state.get("n_iter", 0)
+        history.append(opt.step(closure).item())
+        progress(it + 1, history[-1])
+        if not math.isfinite(history[-1]):
+            break  # diverged: fit reports it
+        if state["n_iter"] == before or stalled(history, s["abstol"], s["reltol"]):
+            converged = True  # the gradient vanished (no step was taken), or a stopping rule holds
+            break
+    with torch.no_grad():
+        final = criterion().item()
+    return Run(history, len(history), converged, state.get("func_evals", 0) + 1, final)
+
+
+def _bfgs(model, criterion: Criterion, s: dict, progress: Progress) -> Run:
+    objective = ENGINES[s["engine"]](model, criterion)
+    with np.errstate(all="ignore"):
+        if not math.isfinite(start := objective.value_and_grad(objective.x0)[0]):
+            raise SpecError(f"the criterion ({s['loss']}) is {start} at the starting point: bfgs needs a finite one")
+    with np.errstate(over="ignore"):  # exp(-s) = inf at a far trial point is a logistic of exactly 0
+        # An engine with separate value and gradient skips the backward pass at rejected trial points.
+        separate = hasattr(objective, "gradient")
+        result = vmmin(objective.value if separate else objective.value_and_grad, objective.x0, max_iter=s["max_iter"],
+                       callback=progress, abstol=-math.inf if s["abstol"] is None else s["abstol"],
+                       reltol=0.0 if s["reltol"] is None else s["reltol"],
+                       gradient=objective.gradient if separate else None)
+    final = objective.value_and_grad(result.x)[0]  # vmmin's fmin may be a rejected trial point's value
+    objective.store(result.x)
+    return Run(list(result.history), result.iterations, result.converged, result.fn_evals + 1, final)
+
+
+# ---------------------------------------------------------------- optimizers
+@dataclass(frozen=True)
+class Optimizer:
+    name: str
+    run: Callable[..., Run]
+    lr: float | None  # default learning rate (None: the optimizer has none)
+    make: Callable | None = None  # (params, lr, momentum) -> torch.optim.Optimizer, first-order only
+    momentum: bool = False  # whether it takes a momentum
+    dtype: torch.dtype | None = None  # default dtype (None: keep the model's)
+    stop: tuple[float | None, float | None] = (None, None)  # default (abstol, reltol); None: rule off
+    doc: str = ""
+
+    @property
+    def full_batch(self) -> bool:
+        return self.make is None
+
+
+OPTIMIZERS: dict[str, Optimizer] = rows_by_name(
+    Optimizer("sgd", _first_order, 0.01, lambda p, lr, m: torch.optim.SGD(p, lr=lr, momentum=m), momentum=True,
+              doc="stochastic gradient descent, optionally with momentum"),
+    Optimizer("adam", _first_order, 0.001, lambda p, lr, m: torch.optim.Adam(p, lr=lr), doc="torch.optim.Adam"),
+    Optimizer("rmsprop", _first_order, 0.01, lambda p, lr, m: torch.optim.RMSprop(p, lr=lr, momentum=m),
+              momentum=True, doc="torch.optim.RMSprop"),
+    Optimizer("adagrad", _first_order, 0.01, lambda p, lr, m: torch.optim.Adagrad(p, lr=lr),
+              doc="torch.optim.Adagrad"),
+    Optimizer("lbfgs", _lbfgs, 1.0, stop=(None, 1e-9),
+              doc="torch.optim.LBFGS with a strong-Wolfe line search, full batch"),
+    Optimizer("bfgs", _bfgs, None, dtype=torch.float64, stop=(1e-4, 1e-8),
+              doc="Nash's variable-metric method (R optim's and nnet's BFGS), full batch, float64; nnet's "
+                  "default tolerances"),
+)
+
+DEFAULT_EPOCHS = 1000
+DEFAULT_MAX_ITER = 100  # nnet's and optim's maxit

@@ -1,0 +1,84 @@
+"""Reporting a fit: the progress bar, the one-line summary, the weights file's metadata, the loss curve."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+from ..files import atomic_path, require
+
+if TYPE_CHECKING:
+    from .fit import FitResult
+
+
+class Progress:
+    """A tqdm bar with the current loss, on a terminal only (never in tests, pipes or with --quiet)."""
+
+    def __init__(self, total: int, enabled: bool, unit: str):
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)
+        self.shown, self.last = 0, 0.0
+
+    def __call__(self, step: int, loss: float) -> None:
+        if self.bar is None:
+            return
+        now = time.monotonic()
+        if now - self.last > 0.1:  # refreshing costs far more than a small model's step
+            self.bar.update(step - self.shown)
+            self.bar.set_postfix(loss=f"{loss:.6g}", refresh=True)
+            self.shown, self.last = step, now
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+
+def training_metadata(result: FitResult, data: str | None = None) -> dict[str, str]:
+    """String metadata for the weights file: the settings and the outcome, as JSON."""
+    summary = {**result.summary(), "data": data}
+    return {"specc.training": json.dumps(summary, default=str)}
+
+
+def format_result(result: FitResult) -> str:
+    s = result.settings
+    steps = f"{result.iterations} iterations" if s["max_iter"] is not None else \
+        f"{len(result.history)} epochs ({result.iterations} steps)"
+    if result.restarts:
+        kept = next(i for i, r in enumerate(result.restarts) if r.get("kept"))
+        steps += f" (restart {kept + 1} of {len(result.restarts)}, the best)"
+    return (f"{s.get('method') or s['optimizer']}, loss {s['loss']}, {s['dtype']}: {s['loss']} {result.loss:.6g} "
+            f"after {steps}, {result.evaluations} evaluations, {result.seconds:.3g} s, "
+            f"{'converged' if result.converged else 'not converged'}")
+
+
+
+def plot_history(history: list[float], path: str | os.PathLike, title: str = "") -> Path:
+    """The loss curve (log scale when positive) as a picture, written via a temporary file and a rename."""
+    require("matplotlib", "plotting the loss curve").use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(range(len(history)), history)
+    if history and min(history) > 0:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch / iteration")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    try:
+        with atomic_path(path) as temporary:
+            fig.savefig(temporary, format=path.suffix[1:] or "png")  # the temporary name ends in .tmp
+    finally:
+        plt.close(fig)
+    return path
+
+
