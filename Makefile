@@ -22,3 +22,4 @@ bench: setup
 	@command -v Rscript >/dev/null || (apt-get update -qq && apt-get install -y -qq r-base-core r-cran-nnet >/dev/null) \
 		|| echo "R's nnet could not be installed: the benchmark quotes the issue's figures instead"
 	$(PYTHON) benchmarks/run.py
+	$(PYTHON) benchmarks/suite.py

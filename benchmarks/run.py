@@ -260,7 +260,7 @@ def sine(args, row, rows) -> None:
     facts, seconds = timed(lambda: nnet_numpy_port(data), args.repeat)
     row("sine", "the same, the kernel's NumPy fallback (vmmin called directly)", facts, seconds,
         f"({seconds / r_seconds:.1f}x R)")
-    for engine in ("numpy", "autograd"):
+    for engine in ("compiled", "numpy", "autograd"):
         facts, seconds = timed(lambda: specc_bfgs(engine, data, model), args.repeat if engine != "autograd" else 1)
         row("sine", f"specc bfgs, engine {engine}", facts, seconds, f"({seconds / r_seconds:.1f}x R)")
     facts, seconds = timed(lambda: plain_lbfgs(data, rows[0]["mse"]), 1)

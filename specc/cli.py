@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from . import api
-from .errors import SpecError
+from .errors import SpecError, SpecWarning
 from .files import atomic_path, bundled, require
 from .ir import Graph
 
@@ -206,6 +206,12 @@ def cmd_train(args) -> int:
         title = f"{Path(args.spec).name}: {result.settings['optimizer']}, {args.loss}"
         plot_history(result.history, args.plot, title=title)
     print(json.dumps(result.summary()) if args.json else f"{args.spec}: {format_result(result)}")
+    starts = args.init_from or (f"--rang {args.rang}" if args.rang is not None else None)
+    if starts and len(result.restarts) > 1 and not args.quiet:
+        kept = next(i for i, r in enumerate(result.restarts) if r["kept"]) + 1
+        print(f"specc: note: restart 1 started from {starts}, restarts 2-{len(result.restarts)} from the "
+              f"spec's initialisers; restart {kept} is kept (--restarts 1 fits from {starts} alone)",
+              file=sys.stderr)
     for written in (args.out, args.plot):
         if written and not args.quiet:
             print(f"wrote {written}", file=sys.stderr)
@@ -339,9 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed for the initial values and the mini-batch order")
     p.add_argument("--dtype", help="%(choices)s (default: float64 for bfgs, else float32)", **_choices("DTYPES"))
     p.add_argument("--engine", **_choices("ENGINES"),
-                   help="bfgs only, how f and its gradient are computed: autograd (the module; default), "
-                        "numpy (a NumPy tape of the spec; what restarts run on), nnet (R nnet's own "
-                        "arithmetic; one-hidden-layer specs)")
+                   help="bfgs only, how f and its gradient are computed: compiled (the spec in C, "
+                        "built once and cached; default), numpy (a NumPy tape of the spec), autograd (the "
+                        "module), nnet (R nnet's own arithmetic; one-hidden-layer specs)")
     p.add_argument("--init-from", metavar="FILE",
                    help="initial values: safetensors/JSON named tensors, or a JSON list (nnet's Wts)")
     p.add_argument("--rang", type=float, help="initial values uniform in [-rang, rang] (nnet's scheme)")
@@ -378,8 +384,22 @@ def _import_lark_without_regex() -> None:
         del sys.modules["regex"]
 
 
+def _one_line_warnings() -> None:
+    """specc's own warnings as ``specc: warning: message``, one line, no source location."""
+    import warnings
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, SpecWarning):
+            print(f"specc: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     _import_lark_without_regex()
+    _one_line_warnings()
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # argparse hands a subcommand's unknown options up to the top: report them in its usage

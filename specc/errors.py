@@ -139,3 +139,8 @@ class LimitError(SpecError):
 
 class DataError(SpecError):
     """Data (inputs, targets, weights) that do not fit the spec."""
+
+
+class SpecWarning(UserWarning):
+    """Something the user should know that does not stop the command (e.g. a slower fallback);
+    the CLI prints it as one line, ``specc: warning: message``."""

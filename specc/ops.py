@@ -8,11 +8,11 @@ and numbers-only uses of it are computed at compile time), whether it is affine
 (the unit views fold it into edge weights), and its backends. The ``numpy``
 backend is a forward and a backward rule on float64 arrays: the NumPy training
 tape runs it, and the compiler folds numbers-only expressions (``sqrt(2)``,
-``1/0``) with its forward rule. Other backends (a C criterion) get a field of
-their own here.
+``1/0``) with its forward rule. The ``c`` backend is the same pair of rules in C,
+which the compiled criterion (``specc.train.ccode``) writes into its source.
 
 Stages dispatch on the row: parse (operator → row name), shapes (``shape``),
-compile (``torch``, ``precedence``, ``operands``), objective (``numpy``), draw
+compile (``torch``, ``precedence``, ``operands``), training (``numpy``, ``c``), draw
 (``elementwise``, ``affine``, ``wiring``). Adding a function is one row here
 plus one row in tests/test_ops.py.
 
@@ -45,6 +45,23 @@ ATOM, POW, UNARY, MUL, ADD, ANY = 100, 90, 80, 70, 60, 0
 
 
 @dataclass(frozen=True)
+class C:
+    """An operation's rules in C, for the compiled criterion.
+
+    Per unit (the default): ``forward`` is an expression of one unit of the result from the same
+    unit of each operand, ``{0}``, ``{1}`` …; ``backward`` has one expression per operand, that
+    operand's share of the gradient, from ``{g}`` (the result's gradient at that unit), the operands
+    and ``{y}`` (the result). Otherwise (``per_unit=False``, operations over a whole vector) both
+    are C statements on pointers: ``{0}`` the operand, ``{y}`` the result, ``{g}`` its gradient,
+    ``{g0}`` the operand's gradient (to add to), ``{n}`` the units. Helper functions (``sp_…``)
+    are in specc/train/criterion_runtime.c.
+    """
+    forward: str
+    backward: tuple[str, ...]
+    per_unit: bool = True
+
+
+@dataclass(frozen=True)
 class Op:
     name: str
     shape: str  # rule in specc.shapes.RULES: broadcast, same, vector, product, concat
@@ -58,6 +75,7 @@ class Op:
     affine: bool = False  # linear in its operands (mul and div when a factor is a constant)
     wiring: str = "unit"  # how the unit views wire its operands: unit to unit, or 'gather' (concat)
     numpy: tuple[Callable, Callable] | None = None  # (forward(*xs), backward(g, *xs, out) -> grads per operand)
+    c: C | None = None  # the same rules in C (products and concat: by their shape, in specc.train.ccode)
     doc: str = ""
 
     @property
@@ -108,10 +126,12 @@ def _rows(*rows: Op) -> dict[str, Op]:
     return {row.name: row for row in rows}
 
 
-def _unary(name: str, torch: str, forward: Callable, backward: Callable, doc: str = "", **flags) -> Op:
-    """A function of one value, unit by unit: ``backward(g, x, y)`` is the gradient through ``y = f(x)``."""
+def _unary(name: str, torch: str, c: tuple[str, str], forward: Callable, backward: Callable, doc: str = "",
+           **flags) -> Op:
+    """A function of one value, unit by unit: ``c`` is its (forward, backward) in C, ``forward`` and
+    ``backward(g, x, y)`` the same in NumPy (the gradient through ``y = f(x)``)."""
     return Op(name, "same", torch, numpy=(forward, lambda g, x, y: (backward(g, x, y),)), elementwise=True,
-              doc=doc, **flags)
+              c=C(c[0], (c[1],)), doc=doc, **flags)
 
 
 def _sigmoid(x):
@@ -138,51 +158,73 @@ def _pow_backward(g, a, b, y):
 OPS: dict[str, Op] = _rows(
     # ---- operators, loosest first
     Op("add", "broadcast", "{0} + {1}", ADD, (ADD, ADD + 1), 2, "+", 1, elementwise=True, affine=True,
-       numpy=(lambda a, b: a + b, lambda g, a, b, y: (g, g))),
+       numpy=(lambda a, b: a + b, lambda g, a, b, y: (g, g)), c=C("{0} + {1}", ("{g}", "{g}"))),
     Op("sub", "broadcast", "{0} - {1}", ADD, (ADD, ADD + 1), 2, "-", 1, elementwise=True, affine=True,
-       numpy=(lambda a, b: a - b, lambda g, a, b, y: (g, -g))),
+       numpy=(lambda a, b: a - b, lambda g, a, b, y: (g, -g)), c=C("{0} - {1}", ("{g}", "-{g}"))),
     Op("mul", "broadcast", "{0} * {1}", MUL, (MUL, MUL + 1), 2, "*", 2, elementwise=True, affine=True,
-       numpy=(lambda a, b: a * b, lambda g, a, b, y: (g * b, g * a))),
+       numpy=(lambda a, b: a * b, lambda g, a, b, y: (g * b, g * a)),
+       c=C("{0} * {1}", ("{g} * {1}", "{g} * {0}"))),
     Op("div", "broadcast", "{0} / {1}", MUL, (MUL, MUL + 1), 2, "/", 2, elementwise=True, affine=True,
-       numpy=(lambda a, b: a / b, lambda g, a, b, y: (g / b, -g * a / (b * b)))),
+       numpy=(lambda a, b: a / b, lambda g, a, b, y: (g / b, -g * a / (b * b))),
+       c=C("{0} / {1}", ("{g} / {1}", "-{g} * {0} / ({1} * {1})"))),
     # A·v for a matrix A is v @ A.T on a batch of rows, as nn.Linear computes it; compile writes
     # F.linear for W·x + b and a dot product for vector·vector (specc.compile.product).
     Op("matmul", "product", "{1} @ {0}.T", MUL, (ATOM, MUL), 2, "·", 3, affine=True),
     Op("neg", "same", "-{0}", UNARY, (UNARY,), 1, "-", 4, elementwise=True, affine=True,
-       numpy=(lambda a: -a, lambda g, a, y: (-g,))),
+       numpy=(lambda a: -a, lambda g, a, y: (-g,)), c=C("-{0}", ("-{g}",))),
     Op("pow", "broadcast", "{0} ** {1}", POW, (POW + 1, UNARY), 2, "^", 5, elementwise=True,
-       numpy=(lambda a, b: a ** b, _pow_backward)),
-    # ---- built-in functions
-    _unary("identity", "{0}", lambda x: x, lambda g, x, y: g, "the value itself", affine=True),
-    _unary("linear", "{0}", lambda x: x, lambda g, x, y: g, "the value itself (nnet's linout)", affine=True),
-    _unary("relu", "torch.relu({0})", lambda x: np.maximum(x, 0.0), lambda g, x, y: g * (x > 0)),
-    _unary("tanh", "torch.tanh({0})", lambda x: np.tanh(x), lambda g, x, y: g * (1.0 - y * y)),
-    _unary("sigmoid", "torch.sigmoid({0})", _sigmoid, lambda g, x, y: g * y * (1.0 - y)),
-    _unary("logistic", "torch.sigmoid({0})", _sigmoid, lambda g, x, y: g * y * (1.0 - y), "sigmoid"),
+       numpy=(lambda a, b: a ** b, _pow_backward),
+       c=C("pow({0}, {1})", ("{g} * {1} * pow({0}, {1} - 1.0)", "{g} * {y} * log({0} > 0.0 ? {0} : 1.0)"))),
+    # ---- built-in functions: name, PyTorch, (C forward, C backward), NumPy forward, NumPy backward
+    _unary("identity", "{0}", ("{0}", "{g}"), lambda x: x, lambda g, x, y: g, "the value itself", affine=True),
+    _unary("linear", "{0}", ("{0}", "{g}"), lambda x: x, lambda g, x, y: g, "the value itself (nnet's linout)",
+           affine=True),
+    _unary("relu", "torch.relu({0})", ("({0} > 0.0 ? {0} : 0.0)", "({0} > 0.0 ? {g} : 0.0)"),
+           lambda x: np.maximum(x, 0.0), lambda g, x, y: g * (x > 0)),
+    _unary("tanh", "torch.tanh({0})", ("tanh({0})", "{g} * (1.0 - {y} * {y})"),
+           lambda x: np.tanh(x), lambda g, x, y: g * (1.0 - y * y)),
+    _unary("sigmoid", "torch.sigmoid({0})", ("sp_sigmoid({0})", "{g} * {y} * (1.0 - {y})"),
+           _sigmoid, lambda g, x, y: g * y * (1.0 - y)),
+    _unary("logistic", "torch.sigmoid({0})", ("sp_sigmoid({0})", "{g} * {y} * (1.0 - {y})"),
+           _sigmoid, lambda g, x, y: g * y * (1.0 - y), "sigmoid"),
     Op("softmax", "vector", "torch.softmax({0}, dim=-1)", doc="over the units of a vector",
        numpy=(lambda x: np.exp(x - _logsumexp(x)),
-              lambda g, x, y: (y * (g - (g * y).sum(-1, keepdims=True)),))),
+              lambda g, x, y: (y * (g - (g * y).sum(-1, keepdims=True)),)),
+       c=C("sp_softmax({0}, {y}, {n});", ("sp_softmax_grad({y}, {g}, {g0}, {n});",), per_unit=False)),
     Op("log_softmax", "vector", "torch.log_softmax({0}, dim=-1)", doc="over the units of a vector",
-       numpy=(lambda x: x - _logsumexp(x), lambda g, x, y: (g - np.exp(y) * g.sum(-1, keepdims=True),))),
+       numpy=(lambda x: x - _logsumexp(x), lambda g, x, y: (g - np.exp(y) * g.sum(-1, keepdims=True),)),
+       c=C("sp_log_softmax({0}, {y}, {n});", ("sp_log_softmax_grad({y}, {g}, {g0}, {n});",), per_unit=False)),
     # torch's softplus switches to the identity above 20 (its default threshold).
-    _unary("softplus", "F.softplus({0})", lambda x: np.where(x > 20, x, np.log1p(np.exp(np.minimum(x, 20)))),
+    _unary("softplus", "F.softplus({0})", ("sp_softplus({0})", "{g} * ({0} > 20.0 ? 1.0 : sp_sigmoid({0}))"),
+           lambda x: np.where(x > 20, x, np.log1p(np.exp(np.minimum(x, 20)))),
            lambda g, x, y: g * np.where(x > 20, 1.0, _sigmoid(x))),
-    _unary("elu", "F.elu({0})", lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
+    _unary("elu", "F.elu({0})", ("({0} > 0.0 ? {0} : expm1({0}))", "{g} * ({0} > 0.0 ? 1.0 : {y} + 1.0)"),
+           lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
            lambda g, x, y: g * np.where(x > 0, 1.0, y + 1.0)),
-    _unary("gelu", "F.gelu({0})", lambda x: 0.5 * x * (1.0 + _erf(x * _SQRT_HALF)),
+    _unary("gelu", "F.gelu({0})",
+           ("0.5 * {0} * (1.0 + erf({0} * SP_SQRT_HALF))",
+            "{g} * (0.5 * (1.0 + erf({0} * SP_SQRT_HALF)) + {0} * SP_INV_SQRT_2PI * exp(-0.5 * {0} * {0}))"),
+           lambda x: 0.5 * x * (1.0 + _erf(x * _SQRT_HALF)),
            lambda g, x, y: g * (0.5 * (1.0 + _erf(x * _SQRT_HALF)) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)),
            "the exact (erf) form, F.gelu's default"),
-    _unary("silu", "F.silu({0})", lambda x: x * _sigmoid(x),
-           lambda g, x, y: g * (_sigmoid(x) * (1.0 + x * (1.0 - _sigmoid(x))))),
-    _unary("leaky_relu", "F.leaky_relu({0})", lambda x: np.where(x > 0, x, 0.01 * x),
-           lambda g, x, y: g * np.where(x > 0, 1.0, 0.01), "slope 0.01 below 0"),
-    _unary("exp", "torch.exp({0})", lambda x: np.exp(x), lambda g, x, y: g * y),
-    _unary("log", "torch.log({0})", lambda x: np.log(x), lambda g, x, y: g / x),
-    _unary("sin", "torch.sin({0})", lambda x: np.sin(x), lambda g, x, y: g * np.cos(x)),
-    _unary("cos", "torch.cos({0})", lambda x: np.cos(x), lambda g, x, y: -g * np.sin(x)),
-    _unary("abs", "torch.abs({0})", lambda x: np.abs(x), lambda g, x, y: g * np.sign(x)),
-    _unary("sqrt", "torch.sqrt({0})", lambda x: np.sqrt(x), lambda g, x, y: g * 0.5 / y),
-    _unary("square", "torch.square({0})", lambda x: np.square(x), lambda g, x, y: g * 2.0 * x),
+    _unary("silu", "F.silu({0})",
+           ("{0} * sp_sigmoid({0})", "{g} * (sp_sigmoid({0}) * (1.0 + {0} * (1.0 - sp_sigmoid({0}))))"),
+           lambda x: x * _sigmoid(x), lambda g, x, y: g * (_sigmoid(x) * (1.0 + x * (1.0 - _sigmoid(x))))),
+    _unary("leaky_relu", "F.leaky_relu({0})", ("({0} > 0.0 ? {0} : 0.01 * {0})", "{g} * ({0} > 0.0 ? 1.0 : 0.01)"),
+           lambda x: np.where(x > 0, x, 0.01 * x), lambda g, x, y: g * np.where(x > 0, 1.0, 0.01),
+           "slope 0.01 below 0"),
+    _unary("exp", "torch.exp({0})", ("exp({0})", "{g} * {y}"), lambda x: np.exp(x), lambda g, x, y: g * y),
+    _unary("log", "torch.log({0})", ("log({0})", "{g} / {0}"), lambda x: np.log(x), lambda g, x, y: g / x),
+    _unary("sin", "torch.sin({0})", ("sin({0})", "{g} * cos({0})"), lambda x: np.sin(x),
+           lambda g, x, y: g * np.cos(x)),
+    _unary("cos", "torch.cos({0})", ("cos({0})", "-{g} * sin({0})"), lambda x: np.cos(x),
+           lambda g, x, y: -g * np.sin(x)),
+    _unary("abs", "torch.abs({0})", ("fabs({0})", "{g} * sp_sign({0})"), lambda x: np.abs(x),
+           lambda g, x, y: g * np.sign(x)),
+    _unary("sqrt", "torch.sqrt({0})", ("sqrt({0})", "{g} * 0.5 / {y}"), lambda x: np.sqrt(x),
+           lambda g, x, y: g * 0.5 / y),
+    _unary("square", "torch.square({0})", ("{0} * {0}", "{g} * 2.0 * {0}"), lambda x: np.square(x),
+           lambda g, x, y: g * 2.0 * x),
     Op("concat", "concat", "torch.cat([{all}], dim=-1)", arity=None, wiring="gather",
        doc="joins scalars and vectors into one vector"),
 )

@@ -129,6 +129,23 @@ def test_python_dash_m_specc(tmp_path):
     assert bad.exists()
 
 
+def test_python_dash_m_specc_train_with_class_labels(tmp_path):
+    # issue 9: one column of class labels 0 … k-1 for an output y[k], with --loss cross_entropy
+    write(tmp_path, "classes.spec", "input x[2]\ny[3] = softmax(W·x + b)\n")
+    rows = [(0.0, 2.0, 0), (0.2, 1.8, 0), (-2.0, -1.0, 1), (-1.8, -1.2, 1), (2.0, -1.0, 2), (2.2, -0.8, 2)]
+    write(tmp_path, "labels.csv", "x[1],x[2],y\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows))
+    write(tmp_path, "bad.csv", "x[1],x[2],y\n0,2,0\n-2,-1,2.5\n")
+    train = [sys.executable, "-m", "specc", "train", "classes.spec", "--loss", "cross_entropy", "--seed", "0", "--data"]
+    good = subprocess.run(train + ["labels.csv"], capture_output=True, text=True, cwd=tmp_path)
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.startswith("classes.spec: bfgs ×10 restarts (small data: 6 rows × 9 parameters), loss "
+                                  "cross_entropy, float64: cross_entropy ")
+    bad = subprocess.run(train + ["bad.csv"], capture_output=True, text=True, cwd=tmp_path)
+    assert (bad.returncode, bad.stdout) == (1, "") and "Traceback" not in bad.stderr
+    assert bad.stderr.splitlines() == ["bad.csv:3:7: error: column 'y': class label 2.5 is not a whole number: 'y' "
+                                       "has 3 classes, so labels are 0, 1 or 2 (data row 2)", "    -2,-1,2.5", "          ^~~"]
+
+
 def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as caught:
         main(["check"])

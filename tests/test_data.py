@@ -182,3 +182,78 @@ def test_spec_nodes_sizes():
 def test_plain_modules_are_refused():
     with pytest.raises(DataError, match="not compiled by specc"):
         sd.tensors_for(torch.nn.Linear(1, 1), {"x": [1.0]})
+
+
+# ---------------------------------------------------------------- class labels (labels=True: the loss is cross_entropy)
+CLASSES = "input x\np[3] = softmax(W·x + b)\nq = a*x\noutput p, q\n"  # a 3-class output and a scalar one
+
+
+def test_class_labels_become_one_hot_rows(tmp_path):
+    expected = [[1, 0, 0], [0, 0, 1], [0, 1, 0], [0, 0, 1]]
+    csv_file = write(tmp_path, "x,p,q\n0,0,5\n1,2,6\n2,1,7\n3,2.0,8\n")
+    arrays = {"x": np.arange(4.0), "p": np.array([0, 2, 1, 2]), "q": np.arange(4.0)}
+    np.savez(tmp_path / "d.npz", **arrays)
+    column = dict(arrays, p=arrays["p"][:, None])  # [rows, 1] is one column too
+    for source in (csv_file, tmp_path / "d.npz", arrays, column, {k: torch.as_tensor(v) for k, v in arrays.items()}):
+        tensors = sd.tensors_for(specc.load(CLASSES), source, labels=True, dtype=torch.float64)
+        assert tensors["p"].tolist() == expected
+        assert list(tensors["q"].shape) == [4]  # a scalar output's one column is its value, never a label
+
+
+def test_one_hot_rows_are_taken_as_before_with_labels():
+    one_hot = np.array([[0.0, 1.0, 0.0], [0.2, 0.3, 0.5]])  # class probabilities need not be one-hot
+    for source in ({"x": np.zeros(2), "p": one_hot, "q": np.zeros(2)},
+                   {"x": np.zeros(2), "p[1]": one_hot[:, 0], "p[2]": one_hot[:, 1], "p[3]": one_hot[:, 2],
+                    "q": np.zeros(2)}):
+        assert sd.tensors_for(specc.load(CLASSES), source, labels=True, dtype=torch.float64)["p"].tolist() == \
+            one_hot.tolist()
+
+
+def test_a_size_1_output_is_never_a_label():
+    assert sd.tensors_for(specc.load(SINE), {"x": [0.0, 1.0], "y": [0.5, 2.0]}, labels=True)["y"].tolist() == \
+        [[0.5], [2.0]]
+
+
+def test_labels_without_cross_entropy_are_refused_with_a_hint():
+    with pytest.raises(DataError, match=r"'p' has shape \[2\], but output 'p' has size 3 \(one column of class "
+                                        r"labels needs the loss cross_entropy\)"):
+        sd.tensors_for(specc.load(CLASSES), {"x": [0.0, 1.0], "p": [0, 1], "q": [0.0, 0.0]})
+
+
+def test_a_missing_label_column_says_labels_may_be_given():
+    with pytest.raises(DataError, match="or a column 'p' of class labels 0, 1 or 2"):
+        sd.tensors_for(specc.load(CLASSES), {"x": [0.0], "q": [0.0]}, labels=True)
+
+
+ALLOWED = "'p' has 3 classes, so labels are 0, 1 or 2"
+# (the label column, the error's words, its (line, column) in the CSV x,p,q)
+BAD_LABELS = [
+    ("0,1,2.5", f"column 'p': class label 2.5 is not a whole number: {ALLOWED} (data row 3)", (4, 3)),
+    ("0,-1,2", f"column 'p': class label -1 is negative: {ALLOWED} (data row 2)", (3, 3)),
+    ("0,1,2,2,1,0,3", f"column 'p': class label 3 is too large: {ALLOWED} (data row 7)", (8, 3)),
+    ("0,nan,1", f"column 'p': class label NaN is not a finite number: {ALLOWED} (data row 2)", (3, 3)),
+    ("inf,0", f"column 'p': class label inf is not a finite number: {ALLOWED} (data row 1)", (2, 3)),
+    ("1,7,-1", "class label 7 is too large", (3, 3)),  # the first bad row, whatever its fault
+    ("1e300", "class label 1e+300 is too large", (2, 3)),
+]
+
+
+@pytest.mark.parametrize("labels, words, place", BAD_LABELS, ids=range(len(BAD_LABELS)))
+def test_bad_labels_name_the_file_the_column_the_value_the_row_and_what_is_allowed(tmp_path, labels, words, place):
+    values = labels.split(",")
+    path = write(tmp_path, "x,p,q\n" + "".join(f"{i},{v},0\n" for i, v in enumerate(values)))
+    with pytest.raises(DataError) as caught:
+        sd.tensors_for(specc.load(CLASSES), path, labels=True)
+    report = caught.value.format()
+    assert report.startswith(f"{path}:{place[0]}:{place[1]}: error: ") and words in report
+    assert report.splitlines()[1].strip() == f"{place[0] - 2},{values[place[0] - 2]},0"  # the line is quoted
+    # the same labels as an array: the file and the row, as NPZ errors give them
+    np.savez(tmp_path / "d.npz", x=np.zeros(len(values)), p=np.array(values, dtype=float), q=np.zeros(len(values)))
+    with pytest.raises(DataError) as caught:
+        sd.tensors_for(specc.load(CLASSES), tmp_path / "d.npz", labels=True)
+    assert caught.value.message.startswith(f"{tmp_path / 'd.npz'}: row {place[0] - 1}: column 'p': class label ")
+    assert words.removesuffix(f" (data row {place[0] - 1})") in caught.value.message
+
+
+def test_class_label_words():
+    assert [sd._classes(k) for k in (2, 3, 4, 5, 10)] == ["0 or 1", "0, 1 or 2", "0, 1, 2 or 3", "0 to 4", "0 to 9"]

@@ -96,7 +96,7 @@ def test_fit_keeps_the_best_restart():
     assert len(losses) == 4 and result.loss == min(losses)
     assert [r["kept"] for r in result.restarts] == [loss == min(losses) for loss in losses]
     assert {"loss", "iterations", "evaluations", "converged", "status", "seed"} <= set(result.restarts[0])
-    assert result.settings["engine"] == "numpy" and result.settings["method"] == "bfgs ×4 restarts"
+    assert result.settings["engine"] == "compiled" and result.settings["method"] == "bfgs ×4 restarts"
     kept = result.restarts[losses.index(min(losses))]
     assert result.iterations == kept["iterations"] and len(result.history) == kept["iterations"] + 1
     data = specc.train.data.tensors_for(model, SINE_DATA, dtype=torch.float64)
@@ -143,7 +143,7 @@ def test_restarts_that_start_at_nan_are_left_out_and_all_nan_is_an_error():
 def test_the_rule():
     assert choose(50, 13, {})["method"] == "bfgs ×10 restarts (small data: 50 rows × 13 parameters)"
     small = choose(50, 13, {})
-    assert (small["optimizer"], small["engine"], small["restarts"]) == ("bfgs", "numpy", 10)
+    assert (small["optimizer"], small["engine"], small["restarts"]) == ("bfgs", "compiled", 10)
     assert (small["max_iter"], small["abstol"], small["reltol"]) == (5000, None, 1e-10)
     large = choose(10_000, 31, {})  # 310,000 > 100,000
     assert large["method"] == "adam, mini-batches of 64, 128 epochs (large data: 10000 rows × 31 parameters)"

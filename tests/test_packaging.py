@@ -30,7 +30,7 @@ def test_extras_hold_the_optional_dependencies():
 def test_the_sdist_manifest_carries_what_the_build_copies():
     manifest = (ROOT / "MANIFEST.in").read_text(encoding="utf-8")
     for line in ("include specs/*.spec", "include examples/*.csv examples/sine_nnet_wts.json",
-                 "include specc/train/nnet_kernel.c specc/grammar.lark"):
+                 "include specc/train/nnet_kernel.c specc/train/criterion_runtime.c specc/grammar.lark"):
         assert line in manifest
 
 

@@ -140,3 +140,63 @@ def test_batched_value_and_gradient_match_autograd(name, spec):
             value, grad = objective(theta)
             assert value == pytest.approx(values[k], rel=1e-14, abs=1e-15)
             np.testing.assert_allclose(grad, grads[k], rtol=1e-13, atol=1e-15)
+
+
+# ---------------------------------------------------------------- cross_entropy of a softmax output: probabilities
+SOFTMAX_OUTPUTS = {
+    "softmax_output": "input x[2]\nh[4] = tanh(W1·x + b1)\ny[3] = softmax(W2·h + b2)\n",
+    "through_a_copy": "input x[2]\np[3] = softmax(W·x + b)\ny = p\n",
+    "beside_scores": "input x[2]\nh[4] = tanh(A·x + a)\np[3] = softmax(B·h + c)\ns[2] = C·h + d\noutput p, s\n",
+}
+
+
+def _classification_data(graph, form, rows=9, seed=4):
+    """Inputs and targets by name: each vector output's classes as labels or as one-hot rows."""
+    rng = np.random.default_rng(seed)
+    data = {n: rng.normal(size=(rows,) + graph.nodes[n]["shape"]) for n in graph.graph["inputs"]}
+    for name in graph.graph["outputs"]:
+        labels = np.arange(rows) % graph.nodes[name]["shape"][0]
+        data[name] = labels if form == "labels" else np.eye(graph.nodes[name]["shape"][0])[labels]
+    return data
+
+
+@pytest.mark.parametrize("scale", [1.0, 300.0])  # 300: some probabilities underflow, and their logs are clamped
+@pytest.mark.parametrize("form", ["labels", "one-hot"])
+@pytest.mark.parametrize("name,spec", list(SOFTMAX_OUTPUTS.items()), ids=list(SOFTMAX_OUTPUTS))
+def test_cross_entropy_of_a_softmax_output_matches_the_torch_criterion(name, spec, form, scale):
+    from specc.train.data import tensors_for
+    from specc.train.losses import LOSSES, Criterion
+    graph = specc.graph(spec)
+    torch.manual_seed(2)
+    model = specc.load(spec).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(scale)
+    tensors = tensors_for(model, _classification_data(graph, form), labels=True, dtype=torch.float64)
+    criterion = Criterion(model, tensors, LOSSES["cross_entropy"], 0.01)
+    expected = criterion()
+    expected.backward()
+    theta = torch.nn.utils.parameters_to_vector(model.parameters()).detach().numpy()
+    arrays = {k: v.numpy() for k, v in tensors.items()}
+    value, gradient = Tape(graph, arrays, arrays, loss="cross_entropy", decay=0.01)(theta)
+    assert value == pytest.approx(expected.item(), rel=1e-10)
+    expected_grad = torch.cat([p.grad.reshape(-1) for p in model.parameters()]).numpy()
+    np.testing.assert_allclose(gradient, expected_grad, rtol=1e-10, atol=1e-12)
+    if scale > 1:  # the clamp is reached: a true class of probability below e^-100 costs 100, not infinity
+        with torch.no_grad():
+            out = model(tensors["x"])
+            probabilities = out[0] if isinstance(out, tuple) else out
+        target = tensors[graph.graph["outputs"][0]]
+        assert ((probabilities < np.exp(-100)) & (target > 0)).any()
+        assert np.isfinite(value) and np.isfinite(gradient).all()
+
+
+def test_cross_entropy_of_a_softmax_output_is_not_softmaxed_twice():
+    graph = specc.graph(SOFTMAX_OUTPUTS["through_a_copy"])
+    theta = np.array([1.0, -2.0, 0.5, 3.0, 0.0, -1.0, 0.1, 0.2, 0.3])  # W [3, 2] then b [3]
+    x = np.array([[1.0, 2.0], [-1.0, 0.5]])
+    t = np.eye(3)[[2, 0]]
+    value, _ = Tape(graph, {"x": x}, {"y": t}, loss="cross_entropy")(theta)
+    scores = x @ theta[:6].reshape(3, 2).T + theta[6:]
+    p = np.exp(scores) / np.exp(scores).sum(1, keepdims=True)
+    assert value == pytest.approx(-np.mean(np.log(p[[0, 1], [2, 0]])), rel=1e-14)

@@ -505,3 +505,77 @@ def test_plot_without_matplotlib_says_which_extra_to_install(tmp_path, monkeypat
     assert not weights.exists()  # refused before fitting, not after
     with pytest.raises(SpecError, match=r"install specc\[plot\]"):
         specc.train.plot_history([1.0, 0.5], tmp_path / "loss.png")
+
+
+# ---------------------------------------------------------------- classification: cross_entropy, labels, softmax outputs
+SOFTMAX_CLASSIFIER = "input x[2]\nh[4] = tanh(W1·x + b1)\ny[3] = softmax(W2·h + b2)\n"
+SCORES_CLASSIFIER = "input x[2]\nh[4] = tanh(W1·x + b1)\ny[3] = W2·h + b2\n"
+
+
+def blobs(rows=60, seed=0):
+    """Three separable blobs of 2-D points, and their class labels 0, 1, 2."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(rows) % 3
+    centres = np.array([[0.0, 2.0], [-2.0, -1.0], [2.0, -1.0]])
+    return centres[labels] + 0.6 * rng.normal(size=(rows, 2)), labels
+
+
+def test_cross_entropy_takes_a_softmax_output_as_probabilities():
+    from specc.train.losses import loss_functions, nll_of_probabilities, softmax_output
+    graph = specc.graph("input x[2]\np[3] = softmax(W·x)\nq = p\nl[3] = log_softmax(V·x)\nd[3] = 2 * softmax(U·x)\n"
+                        "s[3] = S·x\noutput p, q, l, d, s\n")
+    assert [softmax_output(graph, n) for n in graph.graph["outputs"]] == [True, True, False, False, False]
+    scores = LOSSES["cross_entropy"].fn
+    assert loss_functions(graph, LOSSES["cross_entropy"]) == [nll_of_probabilities] * 2 + [scores] * 3
+    assert loss_functions(graph, LOSSES["mse"]) == [LOSSES["mse"].fn] * 5  # other losses: as before
+    p = torch.tensor([[0.25, 0.25, 0.5], [1.0, 0.0, 0.0]], dtype=F64, requires_grad=True)
+    t = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype=F64)
+    value = nll_of_probabilities(p, t)
+    assert value.item() == pytest.approx((math.log(2) + 100) / 2)  # a true class of probability 0 costs 100
+    value.backward()
+    assert p.grad.tolist() == [[0.0, 0.0, -1.0], [0.0, 0.0, 0.0]]  # -t / p / rows; 0 where the log is clamped
+
+
+@pytest.mark.parametrize("spec", [SOFTMAX_CLASSIFIER, SCORES_CLASSIFIER], ids=["softmax output", "scores output"])
+def test_a_classifier_fits_class_labels_with_no_options(spec):
+    x, labels = blobs()
+    torch.manual_seed(0)
+    model = specc.load(spec)
+    result = fit(model, {"x": x, "y": labels}, loss="cross_entropy", seed=0, progress=False)
+    assert result.settings["method"].startswith("bfgs ×10 restarts (small data: 60 rows")
+    with torch.no_grad():
+        predicted = model(torch.tensor(x)).argmax(1).numpy()
+    assert (predicted == labels).mean() >= 0.95
+
+
+def write_labels(path, x, labels):
+    path.write_text("x[1],x[2],y\n" + "".join(f"{a!r},{b!r},{c}\n" for (a, b), c in zip(x.tolist(), labels)))
+    return path
+
+
+def test_train_command_fits_class_labels_and_predict_reads_the_same_file(tmp_path, capsys):
+    spec, weights, preds = tmp_path / "classes.spec", tmp_path / "w.safetensors", tmp_path / "preds.csv"
+    spec.write_text(SOFTMAX_CLASSIFIER)
+    x, labels = blobs()
+    data = write_labels(tmp_path / "labels.csv", x, labels)
+    code, out, err = run(capsys, "train", spec, "--data", data, "--loss", "cross_entropy", "--seed", 0,
+                         "--out", weights, "--json")
+    assert code == 0, err
+    assert json.loads(out)["settings"]["loss"] == "cross_entropy"
+    code, _, err = run(capsys, "predict", spec, "--weights", weights, "--data", data, "-o", preds)
+    assert code == 0, err  # predict reads no targets: the label column is ignored
+    table = specc.train.data.read_table(preds).arrays
+    probabilities = np.stack([table[f"y[{k}]"] for k in (1, 2, 3)], axis=1)
+    assert np.allclose(probabilities.sum(1), 1.0) and (probabilities.argmax(1) == labels).mean() >= 0.95
+
+
+@pytest.mark.parametrize("args", [[], ["--optimizer", "adam"]], ids=["default method", "an optimizer"])
+def test_a_bad_class_label_stops_the_train_command_in_one_line(tmp_path, capsys, args):
+    spec = tmp_path / "classes.spec"
+    spec.write_text(SOFTMAX_CLASSIFIER)
+    data = tmp_path / "labels.csv"
+    data.write_text("x[1],x[2],y\n0,0,0\n1,1,1\n0,1,3\n")
+    code, out, err = run(capsys, "train", spec, "--data", data, "--loss", "cross_entropy", *args)
+    assert (code, out) == (1, "") and "Traceback" not in err
+    assert err.splitlines()[0] == (f"{data}:4:5: error: column 'y': class label 3 is too large: 'y' has 3 classes, "
+                                   "so labels are 0, 1 or 2 (data row 3)")

@@ -176,13 +176,15 @@ def as_table(data, origin: str = "data") -> Table:
 
 # ---------------------------------------------------------------- checking against a spec
 def tensors_for(model_or_graph, data, *, targets: bool = True, dtype: torch.dtype = torch.float32,
-                origin: str = "data") -> dict[str, torch.Tensor]:
+                origin: str = "data", labels: bool = False) -> dict[str, torch.Tensor]:
     """Tensors named after the spec's inputs (and outputs when ``targets``), shaped as the module
     takes and returns them: ``[rows]`` for a scalar node, ``[rows, n]`` for a vector ``[n]``.
 
     Without ``targets`` the outputs' columns may be present and are ignored (predicting on the
     training file); any other unknown column is an error, as is a missing, mis-sized or
-    non-finite one, or columns of unequal length.
+    non-finite one, or columns of unequal length. With ``labels`` (the loss is cross_entropy), a
+    vector output of k ≥ 2 units may be one column of class labels 0 … k-1, which becomes one-hot
+    rows: every engine then sees class probabilities, whichever form the data had.
     """
     table = as_table(data, origin)
     inputs, outputs = spec_nodes(model_or_graph)
@@ -198,7 +200,7 @@ def tensors_for(model_or_graph, data, *, targets: bool = True, dtype: torch.dtyp
             known = ", ".join(n.column_text for n in wanted)
             raise table.error(f"column '{key}' is not an input{' or output' if targets else ''} of the spec "
                               f"(expected: {known})")
-    assembled = {node.name: _assemble(table, node) for node in wanted}
+    assembled = {node.name: _assemble(table, node, labels) for node in wanted}
     _check_rows(table, assembled)
     return {name: torch.from_numpy(np.ascontiguousarray(array)).to(dtype) for name, array in assembled.items()}
 
@@ -208,14 +210,18 @@ def _names(node: Node) -> list[str]:
     return [node.name] + ([] if node.size is None else node.columns())
 
 
-def _assemble(table: Table, node: Node) -> np.ndarray:
+def _assemble(table: Table, node: Node, class_labels: bool = False) -> np.ndarray:
     whole = table.arrays.get(node.name)
     parts = [c for c in (node.columns() if node.size is not None else []) if c in table.arrays]
+    # one column of a scalar or a size-1 vector is its value, never a label
+    class_labels = class_labels and node.role == "output" and (node.size or 0) >= 2
     if whole is not None and parts:
         raise table.error(f"'{node.name}' is given twice: as '{node.name}' and as '{parts[0]}'")
     if whole is None and not parts:
         raise table.error(f"no data for {node.role} '{node.name}' ({node.shape_text}; expected "
-                          f"{_expected(node)})")
+                          f"{_expected(node, class_labels)})")
+    if class_labels and whole is not None and (whole.ndim == 1 or whole.shape[1:] == (1,)):
+        return _one_hot(table, node, whole.reshape(len(whole)))
     if whole is not None:
         array = _whole(table, node, whole)
         labels = [node.name] if whole.ndim == 1 or array.ndim == 1 else \
@@ -240,13 +246,42 @@ def _assemble(table: Table, node: Node) -> np.ndarray:
     return array
 
 
-def _expected(node: Node) -> str:
+def _expected(node: Node, labels: bool = False) -> str:
     if node.size is None:
         return f"a column '{node.name}'"
     if node.size == 1:
         return f"a column '{node.name}' or '{node.name}[1]'"
     return (f"columns '{node.name}[1]' … '{node.name}[{node.size}]', or one array '{node.name}' "
-            f"of shape [rows, {node.size}]")
+            f"of shape [rows, {node.size}]" + (f", or a column '{node.name}' of class labels "
+                                               f"{_classes(node.size)}" if labels else ""))
+
+
+def _classes(k: int) -> str:
+    """The labels of k classes in words: '0 or 1', '0, 1 or 2', '0 to 9'."""
+    return f"0 to {k - 1}" if k > 4 else ", ".join(map(str, range(k - 1))) + f" or {k - 1}"
+
+
+def _one_hot(table: Table, node: Node, column: np.ndarray) -> np.ndarray:
+    """One-hot rows [rows, k] from a column of class labels 0 … k-1; the first bad label is an error."""
+    k = node.size
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(~np.isfinite(column) | (column != np.round(column)) | (column < 0) | (column >= k))
+    if bad.size:
+        value = float(column[bad[0]])
+        rule = ("is not a finite number" if not math.isfinite(value) else "is not a whole number"
+                if not value.is_integer() else "is negative" if value < 0 else "is too large")
+        raise table.error(f"column '{node.name}': class label {_number(value)} {rule}: '{node.name}' has {k} "
+                          f"classes, so labels are {_classes(k)}", int(bad[0]), node.name)
+    one_hot = np.zeros((len(column), k))
+    one_hot[np.arange(len(column)), column.astype(np.int64)] = 1.0
+    return one_hot
+
+
+def _number(value: float) -> str:
+    """A value as the data wrote it: 3 rather than 3.0, NaN rather than nan."""
+    if math.isnan(value):
+        return "NaN"
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
 
 
 def _whole(table: Table, node: Node, array: np.ndarray) -> np.ndarray:
@@ -262,7 +297,9 @@ def _whole(table: Table, node: Node, array: np.ndarray) -> np.ndarray:
         return array[:, None]
     if array.ndim != 2 or array.shape[1] != node.size:
         got = f"{array.shape[1]} columns" if array.ndim == 2 else f"shape {list(array.shape)}"
-        raise table.error(f"'{node.name}' has {got}, but {node.role} '{node.name}' has size {node.size}")
+        hint = " (one column of class labels needs the loss cross_entropy)" \
+            if node.role == "output" and array.ndim == 1 else ""
+        raise table.error(f"'{node.name}' has {got}, but {node.role} '{node.name}' has size {node.size}{hint}")
     return array
 
 

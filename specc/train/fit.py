@@ -66,8 +66,10 @@ def fit(model: torch.nn.Module, data, *, loss: str = "mse", optimizer: str | Non
     ``restarts`` (bfgs): fit from the model's values and ``restarts - 1`` draws of the spec's
     initialisers (from ``seed``) at once, batched, and keep the best. ``dtype`` converts the model
     (default: float64 for ``bfgs``, else the model's own). ``seed`` also seeds the mini-batch order.
-    ``engine`` (``bfgs``): ``autograd`` (the module; default without restarts), ``numpy`` (a NumPy
-    tape of the spec; what restarts run on), ``nnet`` (nnet's own arithmetic, :mod:`specc.train.nnet`).
+    ``engine`` (``bfgs``): ``compiled`` (the default: the spec's criterion and the minimiser's loop
+    in C, built once per spec and cached; the NumPy tape where no C compiler is), ``numpy`` (a NumPy
+    tape of the spec), ``autograd`` (the module's own passes), ``nnet`` (nnet's own arithmetic,
+    :mod:`specc.train.nnet`). Restarts run on ``compiled`` or ``numpy``.
     A progress bar is shown when ``progress`` and standard error is a terminal.
     """
     loss_row = _choose(loss, LOSSES, "loss")
@@ -80,10 +82,11 @@ def fit(model: torch.nn.Module, data, *, loss: str = "mse", optimizer: str | Non
         raise SpecError(f"{getattr(model, 'spec_file', 'the model')} has no parameters to fit")
     multistart.check_restarts(restarts, optimizer or "bfgs", engine)
     o = dict(optimizer=optimizer, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
-             max_iter=max_iter, restarts=restarts, engine=engine, abstol=abstol, reltol=reltol, method=None)
+             max_iter=max_iter, restarts=restarts, engine=engine, abstol=abstol, reltol=reltol, method=None,
+             labels=loss_row.name == "cross_entropy")  # class labels in the data become one-hot rows
     tensors = multistart.resolve(model, data, o)  # no optimizer: chosen from the data, then checked as given
     opt = OPTIMIZERS[o["optimizer"]]
-    engine = o["engine"] or ("numpy" if o["restarts"] is not None else "autograd")
+    engine = o["engine"] or ("compiled" if opt.name == "bfgs" else "autograd")
     if engine != "autograd" and opt.name != "bfgs":
         raise SpecError(f"engine '{engine}' works with the 'bfgs' optimizer only")
     if opt.full_batch and o["epochs"] is not None:
@@ -111,9 +114,9 @@ def fit(model: torch.nn.Module, data, *, loss: str = "mse", optimizer: str | Non
                 "reltol": o["reltol"] if o["reltol"] is not None or chosen_stop else opt.stop[1],
                 "decay": decay, "seed": seed, "dtype": str(dtype).removeprefix("torch."), "engine": engine,
                 "restarts": o["restarts"], "method": o["method"] or
-                (opt.name if o["restarts"] is None else f"bfgs ×{o['restarts']} restarts")}
+                (opt.name if (o["restarts"] or 1) == 1 else f"bfgs ×{o['restarts']} restarts")}
     if tensors is None:
-        tensors = tensors_for(model, data, dtype=dtype)  # a file's errors name the file, a dict's "data"
+        tensors = tensors_for(model, data, dtype=dtype, labels=o["labels"])  # errors name the file, or "data"
     tensors = {name: value.to(dtype) for name, value in tensors.items()}
     model.to(dtype)
     criterion = Criterion(model, tensors, loss_row, decay)

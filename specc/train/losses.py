@@ -4,6 +4,11 @@ The criterion is the loss summed over the spec's outputs, plus ``decay`` times t
 squared parameter (nnet's weight decay, biases included). Adding a loss is one row here, one row
 in tests/test_train.py, and its rule in the NumPy tape (:mod:`specc.train.tape`) and the C
 criterion (:mod:`specc.train.ccode`), which tests check against this row.
+
+A row may have a second function for an output that is already probabilities (a softmax output):
+``cross_entropy`` of scores applies log_softmax itself, so on a softmax output it would apply
+softmax twice, silently; there it is the negative log-likelihood of the probabilities instead
+(:func:`loss_functions` picks per output).
 """
 from __future__ import annotations
 
@@ -13,6 +18,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..ir import Graph
+from ..lower import spec_graph
+
 
 @dataclass(frozen=True)
 class Loss:
@@ -20,11 +28,27 @@ class Loss:
     fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (prediction, target) -> scalar
     reduction: str  # 'mean' or 'sum': how the batches of an epoch combine into its loss
     doc: str = ""
+    on_softmax: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None  # for a softmax output, if not fn
 
 
 def rows_by_name(*rows):
     """A table of rows keyed by their names."""
     return {row.name: row for row in rows}
+
+
+def nll_of_probabilities(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The mean over rows of -Σ t · max(log p, -100): cross-entropy of probabilities p against t.
+
+    The log is clamped at -100 as F.binary_cross_entropy clamps its logs, so a probability that
+    underflows to 0 costs 100, not infinity, and its gradient is 0. p is first raised to a tiny
+    number whose log is below -100 (in float32 too): the backward pass of log(0) would give
+    0 · inf = NaN even where the clamp discards it.
+    """
+    log_p = torch.log(p.expand_as(t).clamp_min(_TINY)).clamp_min(-100.0)
+    return -(t * log_p).sum() / t.shape[0]
+
+
+_TINY = 1e-45  # log ≈ -103.6; float32's smallest subnormal is 1.4e-45
 
 
 LOSSES: dict[str, Loss] = rows_by_name(
@@ -34,8 +58,22 @@ LOSSES: dict[str, Loss] = rows_by_name(
     Loss("bce", lambda p, t: F.binary_cross_entropy(p, t), "mean",
          "binary cross-entropy of probabilities (e.g. a sigmoid output) against 0/1 targets"),
     Loss("cross_entropy", lambda p, t: F.cross_entropy(p, t), "mean",
-         "cross-entropy of a vector of class scores against class probabilities (one-hot rows)"),
+         "cross-entropy of a vector of class scores against class probabilities (one-hot rows or labels); "
+         "of the probabilities themselves for a softmax output", on_softmax=nll_of_probabilities),
 )
+
+def softmax_output(graph: Graph, name: str) -> bool:
+    """Whether output ``name`` is computed by softmax (through any ``y = p`` copies): probabilities."""
+    node = graph.nodes[f"output:{name}"]["args"][0]
+    while graph.nodes[node].get("op") == "identity":
+        node = graph.nodes[node]["args"][0]
+    return graph.nodes[node].get("op") == "softmax"
+
+
+def loss_functions(graph: Graph, loss: Loss) -> list[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
+    """The loss function of each output, in output order: ``on_softmax`` for a softmax output."""
+    return [loss.on_softmax if loss.on_softmax and softmax_output(graph, name) else loss.fn
+            for name in graph.graph["outputs"]]
 
 
 class Criterion:
@@ -47,6 +85,7 @@ class Criterion:
         self.targets = [tensors[name] for name in model.spec_outputs]
         self.rows = len(self.inputs[0]) if self.inputs else len(self.targets[0])
         self.params = list(model.parameters())
+        self.fns = loss_functions(spec_graph(model), loss)
 
     def __call__(self, rows: torch.Tensor | None = None) -> torch.Tensor:
         inputs = self.inputs if rows is None else [x[rows] for x in self.inputs]
@@ -54,9 +93,9 @@ class Criterion:
         predicted = self.model(*inputs)
         if len(targets) == 1:
             predicted = (predicted,)
-        value = self.loss.fn(predicted[0], targets[0])
-        for p, t in zip(predicted[1:], targets[1:]):
-            value = value + self.loss.fn(p, t)
+        value = self.fns[0](predicted[0], targets[0])
+        for fn, p, t in zip(self.fns[1:], predicted[1:], targets[1:]):
+            value = value + fn(p, t)
         if self.decay:
             value = value + self.decay * sum((p * p).sum() for p in self.params)
         return value

@@ -188,6 +188,7 @@ def _bfgs_update(H, sel, s, y, wanted, updates, n):
 # ---------------------------------------------------------------- the default method
 FIRST_ORDER_OPTIONS = ("epochs", "batch_size", "lr", "momentum")
 QUASI_NEWTON_OPTIONS = ("max_iter", "restarts", "engine")
+BATCHED_ENGINES = (None, "compiled", "numpy")  # engines that run restarts together (None: the default)
 
 
 def choose(rows: int, parameters: int, given: dict) -> dict:
@@ -213,11 +214,12 @@ def choose(rows: int, parameters: int, given: dict) -> dict:
     if quasi or small:
         why = f"small data: {size}" if small else f"{quasi[0]} given"
         engine, restarts = given.get("engine"), given.get("restarts")
-        if restarts is None and engine in (None, "numpy"):
+        if restarts is None and engine in BATCHED_ENGINES:
             restarts = DEFAULT_RESTARTS
         chosen = {k: DEFAULT_BFGS[k] if given.get(k) is None else given[k] for k in DEFAULT_BFGS}
-        return {"optimizer": "bfgs", "restarts": restarts, "engine": engine or "numpy", **chosen,
-                "method": f"bfgs ×{restarts} restarts ({why})" if restarts else f"bfgs, one start ({why})"}
+        return {"optimizer": "bfgs", "restarts": restarts, "engine": engine or "compiled", **chosen,
+                "method": f"bfgs ×{restarts} restarts ({why})" if (restarts or 1) > 1 else
+                f"bfgs, one start ({why})"}
     batch = ADAM_BATCH if rows > ADAM_BATCH else None
     epochs = min(1000, max(10, math.ceil(ADAM_STEPS / (math.ceil(rows / batch) if batch else 1))))
     return {"optimizer": "adam", "batch_size": batch, "epochs": epochs,
@@ -231,7 +233,7 @@ def resolve(model: torch.nn.Module, data, options: dict):
     if options["optimizer"] is not None:
         return None
     from .data import tensors_for
-    tensors = tensors_for(model, data, dtype=torch.float64)
+    tensors = tensors_for(model, data, dtype=torch.float64, labels=options.get("labels", False))
     options.update(choose(len(next(iter(tensors.values()))), sum(p.numel() for p in model.parameters()), options))
     return tensors
 
@@ -245,9 +247,9 @@ def check_restarts(restarts, optimizer: str, engine: str | None) -> None:
     if optimizer != "bfgs":
         raise SpecError(f"restarts are run by bfgs (batched, from the spec's initialisers); '{optimizer}' fits "
                         f"from one start: give optimizer='bfgs' or no optimizer")
-    if engine not in (None, "numpy"):
-        raise SpecError(f"restarts run batched on the NumPy tape (engine 'numpy'); engine '{engine}' fits "
-                        f"one start at a time: leave the engine out")
+    if engine not in BATCHED_ENGINES:
+        raise SpecError(f"restarts run batched on the engines {' and '.join(map(repr, BATCHED_ENGINES[1:]))}; "
+                        f"engine '{engine}' fits one start at a time: leave the engine out")
 
 
 # ---------------------------------------------------------------- starting points
@@ -322,6 +324,7 @@ def run(model: torch.nn.Module, criterion, settings: dict, progress):
     from .engines import ENGINES
     from .optimizers import Run
     objective = ENGINES[settings["engine"]](model, criterion)
+    settings["engine"] = objective.name  # the one that runs: the compiled engine may have fallen back
     scale = criterion_scale(spec_graph(model), criterion.loss.reduction, criterion.rows)
 
     def evaluate(X):
@@ -336,8 +339,12 @@ def run(model: torch.nn.Module, criterion, settings: dict, progress):
                         f"a first-order optimizer (adam)")
     abstol = None if settings["abstol"] is None else settings["abstol"] * scale
     shown = getattr(progress, "bar", True) is not None  # no bar (not a terminal): no per-round callback
-    batch = minimize(evaluate, starting_points(model, seeds), max_iter=settings["max_iter"], abstol=abstol,
-                     reltol=settings["reltol"], callback=(lambda it, f: progress(it, f / scale)) if shown else None)
+    callback = (lambda it, f: progress(it, f / scale)) if shown else None
+    options = dict(max_iter=settings["max_iter"], abstol=abstol, reltol=settings["reltol"], callback=callback)
+    if hasattr(objective, "minimize"):  # the compiled criterion: the same method, its loop in C too
+        batch = objective.minimize(starting_points(model, seeds), scale=scale, **options)
+    else:
+        batch = minimize(evaluate, starting_points(model, seeds), **options)
     finite = np.isfinite(batch.f)
     if not finite.any():
         raise SpecError(f"the criterion ({settings['loss']}) is not finite at any of the {len(seeds)} starting "

@@ -249,6 +249,7 @@ class NnetObjective:
 class NnetEngine:
     """The ``nnet`` engine of :func:`specc.fit` (``bfgs``): :class:`NnetObjective` in nnet's weight order,
     NumPy in and out so that no torch operation runs per evaluation. ``criterion`` is fit's Criterion."""
+    name = "nnet"
 
     def __init__(self, model: torch.nn.Module, criterion):
         if criterion.loss.name != "sse":

@@ -110,14 +110,24 @@ def _lbfgs(model, criterion: Criterion, s: dict, progress: Progress) -> Run:
 
 def _bfgs(model, criterion: Criterion, s: dict, progress: Progress) -> Run:
     objective = ENGINES[s["engine"]](model, criterion)
+    s["engine"] = objective.name  # the one that runs: the compiled engine may have fallen back
     with np.errstate(all="ignore"):
         if not math.isfinite(start := objective.value_and_grad(objective.x0)[0]):
             raise SpecError(f"the criterion ({s['loss']}) is {start} at the starting point: bfgs needs a finite one")
+    if hasattr(objective, "minimize"):  # the compiled criterion: its loop runs in C too
+        shown = getattr(progress, "bar", True) is not None
+        batch = objective.minimize(objective.x0[None], max_iter=s["max_iter"], abstol=s["abstol"],
+                                   reltol=s["reltol"], callback=progress if shown else None)
+        objective.store(batch.x[0])
+        # Counted as vmmin (and R's optim) count: gradient evaluations at accepted points, the start's included.
+        return Run(batch.histories[0].tolist(), int(batch.iterations[0]) + 1, bool(batch.converged[0]),
+                   int(batch.evaluations[0]), float(batch.f[0]))
     with np.errstate(over="ignore"):  # exp(-s) = inf at a far trial point is a logistic of exactly 0
         # An engine with separate value and gradient skips the backward pass at rejected trial points.
         separate = hasattr(objective, "gradient")
-        result = vmmin(objective.value if separate else objective.value_and_grad, objective.x0, max_iter=s["max_iter"],
-                       callback=progress, abstol=-math.inf if s["abstol"] is None else s["abstol"],
+        result = vmmin(objective.value if separate else objective.value_and_grad, objective.x0,
+                       max_iter=s["max_iter"], callback=progress,
+                       abstol=-math.inf if s["abstol"] is None else s["abstol"],
                        reltol=0.0 if s["reltol"] is None else s["reltol"],
                        gradient=objective.gradient if separate else None)
     final = objective.value_and_grad(result.x)[0]  # vmmin's fmin may be a rejected trial point's value

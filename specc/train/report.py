@@ -50,7 +50,7 @@ def format_result(result: FitResult) -> str:
     s = result.settings
     steps = f"{result.iterations} iterations" if s["max_iter"] is not None else \
         f"{len(result.history)} epochs ({result.iterations} steps)"
-    if result.restarts:
+    if len(result.restarts) > 1:
         kept = next(i for i, r in enumerate(result.restarts) if r.get("kept"))
         steps += f" (restart {kept + 1} of {len(result.restarts)}, the best)"
     return (f"{s.get('method') or s['optimizer']}, loss {s['loss']}, {s['dtype']}: {s['loss']} {result.loss:.6g} "

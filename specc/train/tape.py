@@ -29,6 +29,7 @@ import numpy as np
 
 from ..ir import Graph
 from ..ops import OPS
+from .losses import softmax_output
 
 LOSSES = ("sse", "mse", "bce", "cross_entropy")
 
@@ -70,7 +71,9 @@ class Tape:
     ``loss`` is ``"sse"`` (sum of squared errors, nnet's criterion), ``"mse"``
     (their mean, per output), ``"bce"`` or ``"cross_entropy"`` (as torch's
     ``F.binary_cross_entropy`` and ``F.cross_entropy`` with class probabilities
-    compute them, per output); ``decay`` adds ``decay·Σθ²`` as nnet does.
+    compute them, per output; for a softmax output, cross_entropy of the
+    probabilities themselves, as :mod:`specc.train.losses` does);
+    ``decay`` adds ``decay·Σθ²`` as nnet does.
     """
 
     def __init__(self, graph: Graph, inputs: dict[str, np.ndarray], targets: dict[str, np.ndarray],
@@ -112,8 +115,15 @@ class Tape:
                 else:  # a function of the data and constants alone: computed here, once
                     with np.errstate(all="ignore"):
                         self.values[slot] = np.asarray(forward(*[self.values[a] for a in args]), dtype=np.float64)
-        self.outputs = [(index[name], _per_sample(targets[name])) for name in graph.graph["outputs"]]
+        self.outputs = [(index[name], _per_sample(targets[name]), self._loss_of(graph, name))
+                        for name in graph.graph["outputs"]]
         self.backward_steps = self.steps[::-1]
+
+    def _loss_of(self, graph: Graph, name: str) -> Callable:
+        """The loss rule of output ``name``: of probabilities for cross_entropy on a softmax output."""
+        if self.loss == "cross_entropy" and softmax_output(graph, name):
+            return _nll_of_probabilities
+        return _LOSS[self.loss]
 
     def _rules(self, graph: Graph, attrs: dict) -> tuple[Callable, Callable]:
         row = OPS[attrs["op"]]
@@ -143,8 +153,8 @@ class Tape:
             grads[slot] = g if slot not in grads else grads[slot] + g
 
         total = np.zeros(restarts)
-        for slot, target in self.outputs:
-            value, g = _LOSS[self.loss](values[slot], target)
+        for slot, target, loss in self.outputs:
+            value, g = loss(values[slot], target)
             total += value
             if slot in dependent:
                 add(slot, g)
@@ -197,6 +207,19 @@ def _cross_entropy(s, t):
     log_softmax = shifted - log_sum
     value = -scale * (t * log_softmax).sum((1, 2))
     return value, scale * (np.exp(log_softmax) * t.sum(-1, keepdims=True) - t)
+
+
+def _nll_of_probabilities(p, t):
+    # cross_entropy on a softmax output (specc.train.losses.nll_of_probabilities): the mean over rows of
+    # -Σ t · max(log p, -100); the gradient -t / p where the log is not clamped (torch's clamp passes
+    # it at -100 itself), else 0. The softmax row's backward rule carries it on to the scores.
+    p = np.broadcast_to(p, np.broadcast_shapes(p.shape, t.shape))
+    scale = 1.0 / p.shape[1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_p = np.log(p)
+        kept = log_p >= -100.0
+        value = -scale * (t * np.where(kept, log_p, -100.0)).sum((1, 2))
+        return value, np.where(kept, (-scale) * t / p, 0.0)
 
 
 _LOSS = {"sse": _sse, "mse": _mse, "bce": _bce, "cross_entropy": _cross_entropy}
