@@ -1,12 +1,15 @@
 #!/usr/bin/env python
-"""Time per restart: R restarts batched (specc.train.multistart, one computation) against the same restarts
-one at a time, and against today's one-start path (vmmin on the NumPy tape, R separate fits).
+"""Time per restart: R restarts run by the compiled criterion's C loop (what specc.fit runs), batched on the
+NumPy tape (specc.train.multistart, one computation), the same restarts one at a time, and the one-start
+path (vmmin on the NumPy tape, R separate fits).
 
     python benchmarks/bench_restarts.py [--restarts 10] [--repeat 5] [--stories 5] [--json out.json]
 
 For each problem, R starting points are drawn once (the spec's initialisers, seed 0). Variants:
 
-- ``batched``: ``multistart.minimize`` on all R rows at once (what ``specc.fit`` runs);
+- ``compiled``: the ``compiled`` engine's ``minimize``: the same method, criterion and loop in C, one
+  restart after another (what ``specc.fit`` runs by default);
+- ``batched``: ``multistart.minimize`` on all R rows at once on the NumPy tape (the ``numpy`` engine);
 - ``one at a time``: the same minimiser and tape, called R times on one row each. Each restart takes
   the same path as in the batch (tests/test_multistart.py checks this), so only the time differs;
 - ``vmmin, R fits``: ``specc.fit(optimizer="bfgs", engine="numpy")`` from each start, the one-start
@@ -39,7 +42,9 @@ import specc  # noqa: E402
 from specc.train import multistart  # noqa: E402
 from specc.train.data import tensors_for  # noqa: E402
 from specc.lower import spec_graph  # noqa: E402
-from specc.train.tape import Objective  # noqa: E402
+from specc.train.engines import ENGINES  # noqa: E402
+from specc.train.losses import LOSSES, Criterion  # noqa: E402
+from specc.train.tape import Tape  # noqa: E402
 
 PROBLEMS = [("sine_nnet", "sine50"), ("curve_tanh", "curve100"), ("two_io", "two_io"), ("xor", "xor")]
 STORIES = [("sine_nnet", "sine50", 1e-6), ("cubic", "cubic2000", 8.817168 / 2000),
@@ -53,7 +58,8 @@ def problem(spec: str, data: str, restarts: int):
     model = specc.load(ROOT / "specs" / f"{spec}.spec").double()
     tensors = tensors_for(model, ROOT / "examples" / f"{data}.csv", dtype=torch.float64)
     as_numpy = lambda names: {n: tensors[n].numpy() for n in names}  # noqa: E731
-    objective = Objective(spec_graph(model), as_numpy(model.spec_inputs), as_numpy(model.spec_outputs), "mse")
+    objective = Tape(spec_graph(model), as_numpy(model.spec_inputs), as_numpy(model.spec_outputs), "mse")
+    compiled = ENGINES["compiled"](model, Criterion(model, tensors, LOSSES["mse"], 0.0))
     rows = len(tensors[model.spec_inputs[0]])
     scale = multistart.criterion_scale(spec_graph(model), "mean", rows)
 
@@ -63,7 +69,12 @@ def problem(spec: str, data: str, restarts: int):
     points = multistart.starting_points(model, multistart.restart_seeds(restarts, 0))
     settings = dict(multistart.DEFAULT_BFGS)
     loss = "mse" if scale == 1.0 else "sse"  # what the batched path minimises (up to the factor)
-    return evaluate, points, settings, model, (ROOT / "examples" / f"{data}.csv", loss)
+    return evaluate, points, settings, model, (ROOT / "examples" / f"{data}.csv", loss, compiled, scale)
+
+
+def compiled_loop(evaluate, points, settings, model, data):
+    engine, scale = data[2], data[3]
+    return int(engine.minimize(points, scale=scale, **settings).iterations.sum())
 
 
 def batched(evaluate, points, settings, model, data):
@@ -86,7 +97,8 @@ def vmmin_fits(evaluate, points, settings, model, data):
     return iterations
 
 
-VARIANTS = {"batched": batched, "one at a time": one_at_a_time, "vmmin, R fits": vmmin_fits}
+VARIANTS = {"compiled": compiled_loop, "batched": batched, "one at a time": one_at_a_time,
+            "vmmin, R fits": vmmin_fits}
 
 
 def spread(values: list[float]) -> str:
@@ -119,7 +131,8 @@ def bench(restarts: int, repeat: int) -> dict:
             print(f"{spec:12} {name:15} {spread(per_restart):>26} {spread(per_iteration):>30} "
                   f"{counts[name] / restarts:8.0f}")
         ratio = statistics.median(times["one at a time"]) / statistics.median(times["batched"])
-        print(f"{'':12} one at a time / batched: {ratio:.1f}×")
+        print(f"{'':12} one at a time / batched: {ratio:.1f}×; batched / compiled: "
+              f"{statistics.median(times['batched']) / statistics.median(times['compiled']):.1f}×")
         results[spec]["ratio"] = ratio
     print(f"load average {os.getloadavg()[0]:.2f} after")
     return results

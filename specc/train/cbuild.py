@@ -22,8 +22,9 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-# No -ffast-math: the criterion must round as IEEE doubles do (NaN, inf and signed zeros behave).
-FLAGS = ["-O2", "-fPIC", "-shared", "-fno-fast-math", "-ffp-contract=off", "-std=c99"]
+# -O3 vectorises the per-row loops (2× on two_io); no -ffast-math: sums keep their order and NaN,
+# inf and signed zeros behave as IEEE doubles do.
+FLAGS = ["-O3", "-fPIC", "-shared", "-fno-fast-math", "-ffp-contract=off", "-std=c99"]
 TIMEOUT = 120  # seconds a compilation may take
 
 
