@@ -16,6 +16,11 @@ turns within each repeat, so a change in the machine's load hits them alike.
 A baseline module only needs a ``vmmin(fn, x0, **kw)``; it is timed with
 NumPy and torch starting points like the current one (``--baseline-torch-only``
 for versions that accepted only torch tensors).
+
+The ``nnet`` engine runs the same loop in C against its compiled criterion
+(specc/train/nnet_kernel.c), which cannot replay recorded values; the last
+rows time R's sine fit (1436 iterations) both ways, criterion included: the C
+loop, and the Python vmmin calling the same kernel (when it is built).
 """
 from __future__ import annotations
 
@@ -120,6 +125,31 @@ def time_per_iteration(variants, calls, x0, kw, expected_iterations, repeats):
             for label, (cpu, wall) in best.items()}
 
 
+def nnet_engine_rows(repeats):
+    """µs per iteration (thread CPU, wall) of R's sine fit on the nnet engine's kernel, criterion included:
+    the C loop (NnetObjective.vmmin) and the Python vmmin on the same criterion; None without the kernel."""
+    from specc.train.nnet import KERNEL, NnetObjective, nnet_layout
+    if KERNEL is None:
+        return None
+    import specc
+    data = np.loadtxt(SINE_CSV, delimiter=",", skiprows=1)
+    objective = NnetObjective(nnet_layout(specc.load(ROOT / "specs" / "sine_nnet.spec")), data[:, :1], data[:, 1:])
+    x0, kw = np.arange(13) * (1 / 12), dict(max_iter=10000, abstol=1e-8, reltol=1e-9)  # R's seq(0, 1, by=1/12)
+    variants = {"C loop, in the kernel": lambda: objective.vmmin(x0, **kw),
+                "Python vmmin": lambda: vmmin(objective.value, x0, gradient=objective.gradient, **kw)}
+    best = {label: [float("inf"), float("inf")] for label in variants}
+    for _ in range(repeats):
+        for label, run in variants.items():
+            cpu0, wall0 = time.thread_time(), time.perf_counter()
+            result = run()
+            cpu, wall = time.thread_time() - cpu0, time.perf_counter() - wall0
+            if result.iterations != 1436:
+                raise RuntimeError(f"{label}: {result.iterations} iterations, not R's 1436")
+            best[label] = [min(best[label][0], cpu), min(best[label][1], wall)]
+    return result, {label: (cpu / result.iterations * 1e6, wall / result.iterations * 1e6)
+                    for label, (cpu, wall) in best.items()}
+
+
 def load_baseline(path):
     spec = importlib.util.spec_from_file_location("bfgs_baseline", path)
     module = importlib.util.module_from_spec(spec)
@@ -152,6 +182,14 @@ def main(argv=None):
         for label, (cpu, wall) in timings.items():
             print(f"{name:16s} {result.iterations:6d} {result.fn_evals:6d}  "
                   f"{label:22s} {cpu:11.1f} {wall:12.1f}")
+    nnet = nnet_engine_rows(args.repeats)
+    if nnet is None:
+        print("(the nnet kernel is not built: no rows for the nnet engine's C loop)")
+        return
+    result, timings = nnet
+    for label, (cpu, wall) in timings.items():
+        print(f"{'sine nnet kernel':16s} {result.iterations:6d} {result.fn_evals:6d}  "
+              f"{label:22s} {cpu:11.1f} {wall:12.1f}")
 
 
 if __name__ == "__main__":

@@ -135,7 +135,7 @@ def load(source: Source | Graph, weights: str | os.PathLike | None = None) -> "t
 # ---------------------------------------------------------------- the module's repr
 def describe(ir: Graph) -> str:
     """What a compiled module's ``extra_repr`` says, from the IR alone: the spec file, inputs ->
-    outputs, and every parameter with its shape (``[]`` for a scalar)::
+    outputs, every parameter with its shape (``[]`` for a scalar), and the fixed values if any::
 
         specs/two_io.spec: in1[5], in2[5] -> out1[3], out2[3]
         parameters: W1[10, 5], V1[10, 5], b[10], W2[3, 10], b_w[3], V2[3, 10], b_v[3]
@@ -144,6 +144,8 @@ def describe(ir: Graph) -> str:
     """
     from .compile import signature  # the class docstring the runtime repr reads
     params = ", ".join(f"{p}{list(ir.nodes[p]['shape'])}" for p in ir.graph["params"])
-    return f"{ir.graph['file']}: {signature(ir)}\nparameters: {params or 'none'}"
+    fixed = ", ".join(f"{f}{list(ir.nodes[f]['shape'])}" for f in ir.graph["fixed"])
+    text = f"{ir.graph['file']}: {signature(ir)}\nparameters: {params or 'none'}"
+    return text + (f"\nfixed: {fixed}" if fixed else "")
 
 

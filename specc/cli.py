@@ -1,7 +1,9 @@
-"""The ``specc`` command line: check, inspect, compile (draw, train, predict, demo).
+"""The ``specc`` command line: check, inspect, explain, compile (draw, train, predict, demo).
 
 User mistakes are :class:`SpecError`; they print as ``FILE:LINE:COL: error: …``
 with the source line and a caret, and exit with status 1, never a traceback.
+Likely typos that still compile (the IR's warnings) print the same way as
+``warning:``, once per command; ``check --strict`` makes them errors.
 A usage mistake prints the usage of the command it was made in, and exits with 2.
 
 Every argument naming a spec is a path. Each command builds the spec's IR once and
@@ -17,7 +19,7 @@ import sys
 from pathlib import Path
 
 from . import api
-from .errors import SpecError, SpecWarning
+from .errors import SpecDiagnostic, SpecError, SpecWarning
 from .files import atomic_path, bundled, require
 from .ir import Graph
 
@@ -32,9 +34,11 @@ def summary(graph: Graph) -> dict:
               for name in graph.graph["params"]}
     nodes = {n: shape(n) for n in graph.topological() if graph.nodes[n]["kind"] == "op" and graph.nodes[n]["name"]}
     count = sum(_numel(p["shape"]) for p in params.values())
+    # Fixed values are held by the module but not trained: listed apart, not counted as parameters.
+    fixed = {name: {"shape": shape(name), "init": graph.nodes[name]["init"]} for name in graph.graph["fixed"]}
     return {"file": graph.graph["file"], "inputs": {n: shape(n) for n in graph.graph["inputs"]},
             "outputs": {n: shape(n) for n in graph.graph["outputs"]}, "parameters": params,
-            "parameter_count": count, "nodes": nodes}
+            "parameter_count": count, "fixed": fixed, "nodes": nodes}
 
 
 def _numel(shape: list[int]) -> int:
@@ -56,6 +60,11 @@ def format_summary(info: dict) -> str:
     width = max((len(n) for n in info["parameters"]), default=0)
     for name, p in info["parameters"].items():
         lines.append(f"    {name:<{width}}  {_dims(p['shape']):<10} {p['role']:<6} init {p['init']}")
+    if info["fixed"]:
+        numbers = sum(_numel(f["shape"]) for f in info["fixed"].values())
+        lines.append(f"  fixed:      {numbers} numbers in {len(info['fixed'])} tensors, not trained")
+        width = max(len(n) for n in info["fixed"])
+        lines += [f"    {name:<{width}}  {_dims(f['shape']):<10} init {f['init']}" for name, f in info["fixed"].items()]
     lines.append("  nodes:")
     width = max((len(n) for n in info["nodes"]), default=0)
     lines += [f"    {name:<{width}}  {_dims(shape)}" for name, shape in info["nodes"].items()]
@@ -63,6 +72,19 @@ def format_summary(info: dict) -> str:
 
 
 # ---------------------------------------------------------------- commands
+def graph_warned(path, strict: bool = False) -> Graph:
+    """The IR of a spec file, its warnings printed (as errors under ``strict``)."""
+    return print_warnings(api.graph(Path(path)), strict)
+
+
+def print_warnings(ir: Graph, strict: bool = False) -> Graph:
+    """Print an IR's warnings (docs/language.md, "Warnings") to standard error, each with its place,
+    line and caret; the CLI prints them from the IR, so a memoised IR still shows them once per command."""
+    for warning in ir.graph.get("warnings", ()):
+        print(warning.format("error" if strict else "warning"), file=sys.stderr)
+    return ir
+
+
 def cmd_check(args) -> int:
     failed = 0
     for file in args.files:
@@ -71,9 +93,13 @@ def cmd_check(args) -> int:
                 from .dump import dump_ast
                 sys.stdout.write(dump_ast(api.parse(Path(file))))
                 continue
-            ir = api.graph(Path(file))
+            ir = graph_warned(file, args.strict)
         except SpecError as err:
             print(err.format(), file=sys.stderr)
+            failed += 1
+            continue
+        warned = len(ir.graph.get("warnings", ()))
+        if warned and args.strict:
             failed += 1
             continue
         if args.dump == "ir":
@@ -81,13 +107,25 @@ def cmd_check(args) -> int:
             sys.stdout.write(dump_ir(ir))
             continue
         count = sum(_numel(list(ir.nodes[p]["shape"])) for p in ir.graph["params"])
-        print(f"{file}: ok ({len(ir.graph['params'])} parameters, {count} numbers)")
+        counted = f", {warned} warning{'s' * (warned != 1)}" if warned else ""
+        print(f"{file}: ok ({len(ir.graph['params'])} parameters, {count} numbers{counted})")
     return 1 if failed else 0
+
+
+def cmd_explain(args) -> int:
+    import json
+
+    from .explain import explain, format_explanation
+    text, file = api.read_spec_file(args.file)
+    ir, found = explain(text, file, args.name)
+    print_warnings(ir)
+    print(json.dumps(found, indent=2, ensure_ascii=False) if args.json else format_explanation(found))
+    return 0
 
 
 def cmd_inspect(args) -> int:
     import json
-    ir = api.graph(Path(args.file))
+    ir = graph_warned(args.file)
     info = summary(ir)
     if args.weights and args.json:
         from .diagram import connections_list
@@ -103,7 +141,7 @@ def cmd_compile(args) -> int:
     from .compile import emit_source
     to_stdout = args.output in (None, "-")
     spec_file = recorded_name(args.file, None if to_stdout else args.output)
-    source = emit_source(api.graph(Path(args.file)), spec_file=spec_file)
+    source = emit_source(graph_warned(args.file), spec_file=spec_file)
     if to_stdout:
         sys.stdout.write(source)
     else:
@@ -137,7 +175,7 @@ def cmd_draw(args) -> int:
     options = dict(rankdir=args.rankdir, title=args.title, show_shapes=args.show_shapes,
                    show_bias=not args.hide_bias, pos_color=args.pos_color, neg_color=args.neg_color,
                    width_range=tuple(args.width_range), weight_labels=args.weight_labels, max_units=args.max_units)
-    diagram = draw(api.graph(Path(args.file)), weights=args.weights, view=args.view, **options)
+    diagram = draw(graph_warned(args.file), weights=args.weights, view=args.view, **options)
     write_drawing(diagram, args.output, dpi=args.dpi)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
@@ -154,7 +192,7 @@ def cmd_demo(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for spec in specs:
-        ir = api.graph(spec)
+        ir = print_warnings(api.graph(spec))
         print(format_summary(summary(ir)))
         target = out / (spec.stem + ".py")
         _write_text(target, emit_source(ir))
@@ -193,6 +231,7 @@ def cmd_train(args) -> int:
     if args.seed is not None:
         torch.manual_seed(args.seed)  # the compiler's initial values, then the mini-batch order and restarts
     module = load(Path(args.spec)).to(dtype or torch.float32)  # the one IR of this command: the module carries it
+    print_warnings(module.spec_ir)
     if dtype is None and args.init_from:
         module.double()  # the file's values at full precision; fit chooses the dtype (float64 for bfgs)
     start_from(module, init_from=args.init_from, rang=args.rang)  # the first restart's start
@@ -225,6 +264,7 @@ def cmd_predict(args) -> int:
     from .train.data import columns_of, csv_text, write_csv
     from .train import predict
     module = load(Path(args.spec), weights=args.weights)  # in the weights' own precision
+    print_warnings(module.spec_ir)
     columns = columns_of(predict(module, args.data, next(module.parameters(), torch.empty(0)).dtype))
     if args.output in (None, "-"):
         sys.stdout.write(csv_text(columns))
@@ -283,7 +323,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dump", choices=["ast", "ir"],
                    help="print the AST (after parsing) or the IR (after inference) instead of 'ok' "
                         "(formats: docs/ir.md)")
+    p.add_argument("--strict", action="store_true",
+                   help="treat warnings (likely typos: docs/language.md, \"Warnings\") as errors")
     p.set_defaults(run=cmd_check, parser=p)
+
+    p = sub.add_parser("explain", help="each size, and the statements that fixed it")
+    p.add_argument("file", metavar="SPEC")
+    p.add_argument("name", nargs="?", metavar="NAME", help="one node, input or parameter (default: all)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=cmd_explain, parser=p)
 
     p = sub.add_parser("inspect", help="inputs, outputs, parameters and node sizes")
     p.add_argument("file", metavar="FILE")
@@ -390,6 +438,8 @@ def _one_line_warnings() -> None:
     default = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, SpecDiagnostic):
+            return  # printed from the IR, with its place (print_warnings)
         if issubclass(category, SpecWarning):
             print(f"specc: warning: {message}", file=sys.stderr)
         else:

@@ -105,7 +105,7 @@ class _Writer:
         if node in self.locals:
             return self.locals[node], ATOM
         attrs = self.g.nodes[node]
-        if attrs["kind"] == "param":
+        if attrs["kind"] in ("param", "fixed"):  # a fixed value is a buffer: self.mu
             return _attribute(node), ATOM
         if attrs["kind"] == "const":
             return (f"math.{attrs['name']}", ATOM) if attrs.get("name") else _literal(attrs["value"])
@@ -113,6 +113,8 @@ class _Writer:
 
     def definition(self, node: str) -> tuple[str, int]:
         """The code computing an operation node (its right-hand side, for a named one)."""
+        if self.g.nodes[node]["shape"] and self._scalar_value(node) is not None:
+            return self.filled(node), ATOM
         if self._as_literal(node):
             return _literal(self.number(node))
         return self.expression(node)
@@ -128,12 +130,27 @@ class _Writer:
             value = None
             if attrs["kind"] == "const":
                 value = float(attrs["value"])
-            elif attrs["kind"] == "op" and OPS[attrs["op"]].foldable:
-                values = [self.number(a) for a in attrs["args"]]
-                if None not in values:
-                    value = OPS[attrs["op"]].fold(*values)
+            elif attrs["kind"] == "op" and not attrs["shape"]:  # a constant vector (h0[4] = 0) is no number
+                value = self._scalar_value(node)
             self.numbers[node] = value
         return self.numbers[node]
+
+    def _scalar_value(self, node: str) -> float | None:
+        """The number an operation computes from numbers alone, whatever its shape (``h0[4] = 0``: 0)."""
+        if not self.row(node).foldable:
+            return None
+        values = [self.number(a) for a in self.g.nodes[node]["args"]]
+        return None if None in values else self.row(node).fold(*values)
+
+    def filled(self, node: str) -> str:
+        """A named constant broadcast to a vector, as a tensor like the module's own: ``x.new_zeros(4)``."""
+        value, size = self._scalar_value(node), self.g.nodes[node]["shape"][0]
+        maker = {0.0: "zeros", 1.0: "ones"}.get(value)
+        reference = self.reference()
+        if reference is None:  # a spec of numbers alone: PyTorch's default dtype
+            return f"torch.{maker}({size})" if maker else \
+                f"torch.full(({size},), {_literal(value)[0]}, dtype=torch.get_default_dtype())"
+        return f"{reference}.new_{maker}({size})" if maker else f"{reference}.new_full(({size},), {_literal(value)[0]})"
 
     def _as_literal(self, node: str) -> bool:
         """Numbers-only arithmetic stays readable (``2 * math.pi``) where Python's float arithmetic gives
@@ -168,8 +185,8 @@ class _Writer:
         """A tensor whose dtype and device the module computes in: the first input, else the first parameter."""
         if self.g.graph["inputs"]:
             return self.locals[self.g.graph["inputs"][0]]
-        if self.g.graph["params"]:
-            return _attribute(self.g.graph["params"][0])
+        if self.g.graph["params"] or self.g.graph["fixed"]:
+            return _attribute((self.g.graph["params"] or self.g.graph["fixed"])[0])
         return None
 
     def operand(self, node: str, least: int, vector_partner: bool = False) -> str:
@@ -179,9 +196,15 @@ class _Writer:
             text, prec = f"{_paren(text, prec, ATOM)}.unsqueeze(-1)", ATOM  # [B] → [B, 1] to meet [B, n]
         return _paren(text, prec, least)
 
+    def row(self, node: str):
+        """The node's row of the operation table, for its operands' shapes (``sum`` of a scalar is
+        ``identity``)."""
+        attrs = self.g.nodes[node]
+        return OPS[attrs["op"]].on(*(self.g.nodes[a]["shape"] for a in attrs["args"]))
+
     def expression(self, node: str) -> tuple[str, int]:
         attrs = self.g.nodes[node]
-        row, args = OPS[attrs["op"]], attrs["args"]
+        row, args = self.row(node), attrs["args"]
         if row.name in ("add", "sub"):
             fused = self.affine_sum(node)
             if fused is not None:
@@ -192,11 +215,18 @@ class _Writer:
             return row.code([self.concat_part(a, attrs["batched"]) for a in args]), row.precedence
         if row.shape == "broadcast":  # a per-sample scalar meeting a vector gets a unit axis
             shapes = [self.g.nodes[a]["shape"] for a in args]
-            parts = [self.operand(a, row.operand_precedence(i), len(shapes[1 - i]) > 0) for i, a in enumerate(args)]
+            numbers = [self.number(a) is not None for a in args]
+            # torch.maximum takes tensors only; torch.clamp numbers or tensors as bounds, not one of each
+            as_tensors = row.tensors == "all" or (row.tensors == "mixed" and not all(numbers[1:]))
+            parts = [self.tensor(a, ()) if as_tensors and numbers[i] else
+                     self.operand(a, row.operand_precedence(i), any(s for j, s in enumerate(shapes) if j != i))
+                     for i, a in enumerate(args)]
             return row.code(parts), row.precedence
         if row.passes_through:
             return self.code(args[0])
-        return row.code([self.operand(a, row.operand_precedence(i)) for i, a in enumerate(args)]), row.precedence
+        units = self.g.nodes[args[0]]["shape"][0] if self.g.nodes[args[0]]["shape"] else 1
+        return row.code([self.operand(a, row.operand_precedence(i)) for i, a in enumerate(args)],
+                        units=units, attrs=attrs), row.precedence
 
     def _inline_terms(self, node: str) -> list[tuple[str, int]]:
         """The terms of a sum written in this line: inner sums held in a local, or numbers alone, are
@@ -248,6 +278,10 @@ class _Writer:
         scalar = self.g.nodes[right]
         if matrix and scalar["shape"] == () and not scalar["batched"]:  # A[m, 1]·s is s times A's column
             return f"{self.operand(left, ATOM)}[:, 0] * {self.operand(right, MUL + 1)}", MUL
+        transposed = self.g.nodes[left].get("op") == "transpose" and left not in self.locals
+        if matrix and transposed:  # Wᵀ·v is v @ W, not v @ W.T.T
+            inner = self.g.nodes[left]["args"][0]
+            return f"{self.operand(right, MUL, vector_partner=True)} @ {self.operand(inner, MUL + 1)}", MUL
         if matrix:  # A·v is v @ A.T on a batch of rows, as nn.Linear computes it
             return f"F.linear({self.operand(right, ATOM, vector_partner=True)}, {self.operand(left, ATOM)})", ATOM
         return (f"({self.operand(left, MUL, vector_partner=True)} * "
@@ -429,16 +463,24 @@ def emit_source(graph: Graph, spec_file: str | None = None) -> str:
         role = {"weight": "  # weight", "bias": "  # bias"}.get(attrs["role"], "")
         body += wrap((f"self.{name} = {created}" if _attribute(name).startswith("self.")
                       else f"self.register_parameter({name!r}, {created})") + role, "        ")
-    body += ["        self.reset_parameters()", "", "    def reset_parameters(self) -> None:",
+    fixed, held = _fixed_lines(g)
+    body += fixed + ["        self.reset_parameters()"] + ["        self.reset_fixed()"] * bool(fixed)
+    body += ["", "    def reset_parameters(self) -> None:",
              "        # In order of first appearance, so a fixed torch.manual_seed gives fixed numbers."]
-    initialisers = [line for name in g.graph["params"] for line in wrap(
-        INITIALIZERS[g.nodes[name]["init"]].code(_attribute(name), g.nodes[name]["init_args"]), "        ")]
+    initialisers = _initialisers(g, "params")
     body += initialisers
     if not g.graph["params"]:
         body.append("        pass")
+    body += held
     body += ["", "    def extra_repr(self) -> str:",  # the spec file, inputs -> outputs, every parameter
-             '        shapes = ", ".join(f"{name}{list(p.shape)}" for name, p in self.named_parameters())',
-             '        return f"{self.spec_file}: {\' \'.join(self.__doc__.split())}\\nparameters: {shapes or \'none\'}"']
+             '        shapes = ", ".join(f"{name}{list(p.shape)}" for name, p in self.named_parameters())']
+    if g.graph["fixed"]:
+        body += ['        fixed = ", ".join(f"{name}{list(b.shape)}" for name, b in self.named_buffers())',
+                 '        text = f"{self.spec_file}: {\' \'.join(self.__doc__.split())}\\nparameters: '
+                 '{shapes or \'none\'}"', '        return f"{text}\\nfixed: {fixed}"']
+    else:
+        body.append('        return f"{self.spec_file}: {\' \'.join(self.__doc__.split())}\\nparameters: '
+                    '{shapes or \'none\'}"')
     args = "".join(f", {a}: torch.Tensor" for a in inputs)
     result = "Outputs" if len(outputs) > 1 else "torch.Tensor"
     body += ["", *wrap(f"def forward(self{args}) -> {result}:", "    ")]
@@ -462,7 +504,7 @@ def emit_source(graph: Graph, spec_file: str | None = None) -> str:
         (_INPUT_ERROR, g.graph["inputs"]), (_PARAMETER_PROPERTY, g.graph["params"]),
         (_LINEAR_SUM, "linear_sum" in writer.helpers)) if used]
     # Only code counts: the spec's own text (a comment saying `math.pi`, say) is inside a string literal.
-    code = "\n".join(forward + initialisers + helpers)
+    code = "\n".join(forward + initialisers + held + helpers)
     imports = [line for line, used in (
         ("import math", re.search(r"\bmath\.", code)),
         ("from typing import NamedTuple", len(outputs) > 1)) if used]
@@ -471,9 +513,31 @@ def emit_source(graph: Graph, spec_file: str | None = None) -> str:
         imports.append("from torch.nn import functional as F")
     head = [f"# Generated by specc from {comment(file)}. Edit the spec and run `specc compile` again,",
             "# rather than editing this file."]
+    if len(head[0]) > WIDTH:  # a long file name: the advice on a line of its own
+        head = [f"# Generated by specc from {comment(file)}.",
+                "# Edit the spec and run `specc compile` again, rather than editing this file."]
     head += imports if imports[0] else imports[1:]
     # Two blank lines between top-level blocks, as PEP 8 has them.
     return "\n\n\n".join(["\n".join(head), *helpers, text.strip("\n")]) + "\n"
+
+
+def _initialisers(g: Graph, table: str) -> list[str]:
+    """The init statements of the parameters (``table`` 'params') or of the fixed values ('fixed')."""
+    return [line for name in g.graph[table] for line in wrap(
+        INITIALIZERS[g.nodes[name]["init"]].code(_attribute(name), g.nodes[name]["init_args"]), "        ")]
+
+
+def _fixed_lines(g: Graph) -> tuple[list[str], list[str]]:
+    """Fixed values: buffers (in state_dict and weights files, not in parameters(), so no optimizer
+    sees them), created in __init__ and set by ``reset_fixed``, which restarts never call."""
+    if not g.graph["fixed"]:
+        return [], []
+    created = [line for name in g.graph["fixed"] for line in wrap(
+        f"self.register_buffer({name!r}, torch.empty({', '.join(map(str, g.nodes[name]['shape'])) or '()'}))"
+        "  # fixed", "        ")]
+    method = ["", "    def reset_fixed(self) -> None:",
+              "        # The fixed values' init lines (zeros without one); training never changes them."]
+    return created, method + _initialisers(g, "fixed")
 
 
 def _digest(source: str) -> str:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import graphviz
 
-from .diagram_units import Column, Connection, Net, NotDrawable, Term, format_connections, read_units
+from .diagram_units import CONST, Column, Connection, Net, NotDrawable, Term, format_connections, read_units
 from .errors import SpecError
 from .files import atomic_path
 from .ir import Graph
@@ -49,8 +49,10 @@ INSTALL_HINT = ("Graphviz's `dot` program is not installed; install it with `apt
 FONT = "Helvetica,Arial,sans-serif"
 COLOR = re.compile(r"#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?([0-9a-fA-F]{2})?$|[A-Za-z][A-Za-z0-9]*$")
 PALETTE = {"input": ("#d7e7f7", "#3f6e9e"), "node": ("#ffffff", "#555555"), "output": ("#fbe3c8", "#b8702a"),
-           "bias": ("#fff3ad", "#a88c00"), "param": ("#eeeeee", "#777777"), "op": ("#efe7f7", "#7a5a9e")}
-NEUTRAL, FIXED = "#8a8a8a", "#a0a0a0"
+           "bias": ("#fff3ad", "#a88c00"), "param": ("#eeeeee", "#777777"), "op": ("#efe7f7", "#7a5a9e"),
+           "fixed": ("#dcefee", "#2a7f7f")}  # fixed values (`fixed mu[3]`): teal, dashed, in every view
+NEUTRAL, FIXED, HELD = "#8a8a8a", "#a0a0a0", "#2a7f7f"  # HELD: a fixed value's edges
+SKIP = "#7b3294"  # skip connections (x in r = x + W·h), apart from the grey and red/blue mesh
 SHARED_HUES = ("#2f6fd0", "#8a3fc0", "#d07a1f", "#1f9a8a")  # shared parameters' edges, when no weights are given
 UNIT_GAP, CAPTION, STACK_GAP, LAYER_GAP = 0.56, 0.5, 0.35, 2.0  # neuron view, in inches
 
@@ -217,12 +219,14 @@ def _resolve(spec, weights) -> tuple[Graph, dict[str, "torch.Tensor"] | None, st
         graph = spec_graph(spec)
         if weights is None:
             values = {name: p.detach().cpu().double() for name, p in spec.named_parameters()}
+            values |= {name: spec.get_buffer(name).detach().cpu().double() for name in graph.graph["fixed"]}
     else:
         raise SpecError(f"cannot draw a {type(spec).__name__}: give a path, spec text, or a module made by "
                         "specc.load")
     if weights is not None:
         import torch
 
+        from .inits import start_value
         from .weights import check_against, read_weights
         if isinstance(weights, Mapping):
             tensors, origin = {name: torch.as_tensor(value) for name, value in weights.items()}, "weights"
@@ -230,7 +234,12 @@ def _resolve(spec, weights) -> tuple[Graph, dict[str, "torch.Tensor"] | None, st
             (tensors, _), origin = read_weights(weights), str(weights)
         check_against(graph, tensors, origin)
         values = {name: tensors[name].detach().cpu().to(torch.float64) for name in graph.graph["params"]}
+        for name in graph.graph["fixed"]:  # not in the file: the value its init line gives, when not random
+            start = tensors.get(name, start_value(graph.nodes[name]))
+            if start is not None:
+                values[name] = torch.as_tensor(start, dtype=torch.float64).expand(graph.nodes[name]["shape"])
     return graph, values, graph.graph["file"]
+
 
 
 # ---------------------------------------------------------------- common parts
@@ -288,6 +297,11 @@ class _Weights:
         return low + (high - low) * (magnitude - self.low) / (self.high - self.low)
 
     def attrs(self, link: Connection) -> dict[str, str]:
+        if link.kind == "fixed" and link.param is not None:  # a fixed value's entry: held, never trained
+            value = link.value(self.values)
+            said = link.reference() + ("" if value is None else f" = {value:.6g}")
+            return dict(color=HELD, style="dashed", penwidth="1", tooltip=f"fixed value {said}",
+                        label=_label(_small(text(link.reference()), HELD)))
         if link.kind != "weight":
             label = "" if link.kind == "wire" or link.const == 1 else _number(link.const)
             return dict(color=FIXED, style="dotted" if link.kind == "wire" else "dashed", penwidth="0.8",
@@ -318,8 +332,10 @@ class _Weights:
             lines.append("dashed: the same parameter on several edges (" + ", ".join(
                 f'<FONT COLOR="{hue}">{text(p)}</FONT>' if self.values is None else text(p)
                 for p, hue in self.hues.items()) + ")")
-        if any(c.kind == "fixed" for c in links):
+        if any(c.kind == "fixed" and c.param is None for c in links):
             lines.append("grey dashed: a factor the spec fixes (no parameter)")
+        if any(c.kind == "fixed" and c.param is not None for c in links):
+            lines.append(f'<FONT COLOR="{HELD}">teal dashed</FONT>: a fixed value (held, not trained)')
         if any(c.kind == "wire" for c in links):
             lines.append("dotted: an operand of an operation")
         return lines
@@ -350,8 +366,17 @@ class _NeuronView:
             self.place(across, stack)
             previous = self.extent(stack)
         for link in self.links:
-            self.canvas.edge(link.source, link.target, link.kind, arrowsize="0.45", **self.weights.attrs(link))
+            if self.net.skips(link):  # routed around the layers it passes, in its own colour
+                self.canvas.edge(link.source, link.target, "skip", arrowsize="0.45", color=SKIP, penwidth="1.4",
+                                 tooltip="skip connection: the value itself, added further on")
+            else:
+                self.canvas.edge(link.source, link.target, link.kind, arrowsize="0.45", **self.weights.attrs(link))
         self.canvas.legend = self.weights.legend(self.links)
+        if any(self.net.skips(link) for link in self.links):
+            self.canvas.legend.append(f'<FONT COLOR="{SKIP}">━ a skip connection</FONT> (a value added again '
+                                      "past the layers between)")
+        if any(link.source[0].startswith(CONST) for link in self.links):
+            self.canvas.legend.append("grey square: a number of the spec added in (not a bias)")
 
     def stacks(self) -> dict[int, list]:
         """What each depth shows, top to bottom: bias nodes (names), then columns."""
@@ -360,13 +385,16 @@ class _NeuronView:
         for depth, bias in self.net.bias_nodes.items():
             if bias in used:
                 stacks.setdefault(depth - 1, []).append(bias)
+        for link in self.links:  # a constant term stands where a bias node would, before its layer
+            if link.source[0].startswith(CONST) and link.target[1] == 0:
+                stacks.setdefault(self.net.columns[link.target[0]].depth - 1, []).append(link.source[0])
         first_use: dict[str, int] = {}
         for link in self.links:
             depth = self.net.columns[link.target[0]].depth
             first_use[link.source[0]] = min(first_use.get(link.source[0], depth), depth)
         for column in self.net.columns.values():
             # A parameter used as a value stands just before its first user, like a bias node.
-            depth = first_use.get(column.node, 1) - 1 if column.kind == "param" else column.depth
+            depth = first_use.get(column.node, 1) - 1 if column.kind in ("param", "fixed") else column.depth
             stacks.setdefault(depth, []).append(column)
         return dict(sorted(stacks.items()))
 
@@ -392,7 +420,12 @@ class _NeuronView:
                    for item in stack]
         top = (sum(heights) + STACK_GAP * (len(stack) - 1)) / 2
         for item, height in zip(stack, heights):
-            if isinstance(item, str):
+            if isinstance(item, str) and item.startswith(CONST):
+                number = self.net.unit_name(item, 0)
+                self.canvas.node((item, 0), text(number), "constant", shape="square", width="0.34", fixedsize="true",
+                                 style="filled", fillcolor="#eeeeee", color=FIXED, fontsize="10",
+                                 pos=self.pin(across, top - self.gap / 2), tooltip=f"the constant {number}")
+            elif isinstance(item, str):
                 fill, border = PALETTE["bias"]
                 name = self.net.unit_name(item, 0)
                 self.canvas.node((item, 0), text(name), "bias", shape="circle", width="0.42", fixedsize="true",
@@ -415,7 +448,8 @@ class _NeuronView:
             label = text(column.name) + (f"<SUB>{unit + 1}</SUB>" if column.size > 1 else "")
             length = len(column.name) + len(str(unit + 1)) * (column.size > 1)
             self.canvas.node((column.node, unit), label, f"unit {column.look}",
-                             shape="box" if column.kind == "param" else "circle", style="filled", fillcolor=fill,
+                             shape="box" if column.kind in ("param", "fixed") else "circle",
+                             style="filled,dashed" if column.kind == "fixed" else "filled", fillcolor=fill,
                              color=border, width="0.44", height="0.44", fixedsize="shape",
                              fontsize=str(11 if length <= 3 else 9 if length <= 5 else 7),
                              pos=self.pin(across, top - room - (unit + 0.5) * self.gap),
@@ -430,15 +464,15 @@ class _LayerView:
 
     def draw(self) -> None:
         columns = self.net.columns.values()
-        params = self.net.graph.graph["params"]
+        params, fixed = self.net.graph.graph["params"], self.net.graph.graph["fixed"]
         for column in columns:
-            if column.kind != "param":
+            if column.kind not in ("param", "fixed"):
                 fill, border = PALETTE[column.look]
                 self.canvas.node(column.node, _caption_html(column, self.style.show_shapes), f"layer {column.look}",
                                  shape="box", style="rounded,filled", fillcolor=fill, color=border)
         used = {t.param for c in columns for t in c.terms if t.param and (t.kind != "bias" or self.style.show_bias)}
-        used |= {o for c in columns for o in c.operands if o in params}
-        for param in params:
+        used |= {o for c in columns for o in c.operands if o in params or o in fixed}
+        for param in params + fixed:
             if param in used:
                 self.param_node(param)
         for column in columns:
@@ -446,20 +480,31 @@ class _LayerView:
                 self.term(term, column.node)
             for operand in column.operands:
                 drawn_value = operand in params
+                if operand in fixed:
+                    self.canvas.edge(operand, column.node, "fixed", arrowsize="0.6", style="dashed", color=HELD)
+                    continue
                 self.canvas.edge(operand, column.node, "weight" if drawn_value else "wire", arrowsize="0.6",
                                  style="solid" if drawn_value else "dotted", color=NEUTRAL if drawn_value else FIXED)
         if self.junctions:
             self.canvas.legend.append("small circle: a product (· matrix, × scale) of what flows in and a parameter")
         if self.fixed:
             self.canvas.legend.append("grey dashed: added as it is (a constant factor is written on the edge)")
-        if any(o not in params for c in columns for o in c.operands):
+        if any(o not in params and o not in fixed for c in columns for o in c.operands):
             self.canvas.legend.append("dotted: an operand of an operation")
+        if any(p in used for p in fixed):
+            self.canvas.legend.append(f'<FONT COLOR="{HELD}">teal, dashed</FONT>: a fixed value (held, not trained)')
 
     def param_node(self, param: str) -> None:
         attrs = self.net.graph.nodes[param]
         label = f"<B>{text(param)}</B>" + (f" {text(_dims(attrs['shape']))}" if self.style.show_shapes else "")
-        if self.values is not None:
+        if self.values is not None and param in self.values:
             label += "<BR/>" + _small(text(_range(self.values[param])))
+        if attrs["kind"] == "fixed":
+            fill, border = PALETTE["fixed"]
+            self.canvas.node(param, label + "<BR/>" + _small("fixed", HELD), "fixed", shape="box", style="filled,dashed",
+                             fillcolor=fill, color=border, fontsize="10", width="0", height="0", margin="0.08,0.04",
+                             tooltip=f"{param}: a fixed value (not trained)")
+            return
         fill, border = PALETTE["bias" if attrs["role"] == "bias" else "param"]
         self.canvas.node(param, label, "param", shape="box", style="filled", fillcolor=fill, color=border,
                          fontsize="10", width="0", height="0", margin="0.08,0.04", tooltip=f"{param}: {attrs['role']}")
@@ -473,6 +518,8 @@ class _LayerView:
                 source = ("const", target, len(self.canvas.ids))
                 self.canvas.node(source, text(_number(term.const)), "const", shape="plaintext")
                 self.canvas.edge(source, target, "fixed", color=FIXED, style="dashed", arrowsize="0.6")
+            elif term.param in self.net.graph.graph["fixed"]:
+                self.canvas.edge(term.param, target, "fixed", color=HELD, style="dashed", arrowsize="0.6", **factor)
             else:
                 self.canvas.edge(term.param, target, "bias", color=NEUTRAL, arrowsize="0.6", **factor)
         elif term.param is None:
@@ -483,20 +530,25 @@ class _LayerView:
             self.junctions += 1
             junction = ("junction", self.junctions)
             symbol = "·" if term.kind == "matrix" else "×"
+            mark = "ᵀ" if term.transposed else ""  # Wᵀ: the same parameter node W, its edge marked ᵀ
             self.canvas.node(junction, text(symbol), "junction", shape="circle", width="0.22", height="0.22",
-                             fixedsize="true", fontsize="12", color="#666666", tooltip=f"{symbol} {term.param}")
+                             fixedsize="true", fontsize="12", color="#666666", tooltip=f"{symbol} {term.param}{mark}")
             for source, offset in term.sources:
                 size = self.net.columns[source].size
                 piece = {"label": _label(_small(text(f"{offset + 1}–{offset + size}")))} \
                     if len(term.sources) > 1 else {}
                 self.canvas.edge(source, junction, "data", color=NEUTRAL, arrowsize="0.6", **piece)
-            self.canvas.edge(term.param, junction, "weight", color=NEUTRAL, style="dashed", arrowsize="0.5")
+            held = term.param in self.net.graph.graph["fixed"]
+            self.canvas.edge(term.param, junction, "fixed" if held else "weight", color=HELD if held else NEUTRAL,
+                             style="dashed", arrowsize="0.5",
+                             **({"label": _label(_small(text(mark)))} if mark else {}))
             self.canvas.edge(junction, target, "data", color=NEUTRAL, arrowsize="0.6", **factor)
 
 
 # ---------------------------------------------------------------- graph view
-GRAPH_SHAPES = {"input": "ellipse", "param": "box", "const": "plaintext", "op": "box", "output": "ellipse"}
-ORDERED_OPS = frozenset({"sub", "div", "pow", "matmul", "concat"})  # operand order matters: number the edges
+GRAPH_SHAPES = {"input": "ellipse", "param": "box", "fixed": "box", "const": "plaintext", "op": "box",
+                "output": "ellipse"}
+ORDERED_OPS = frozenset({"sub", "div", "pow", "matmul", "concat", "clamp"})  # operand order matters: number the edges
 
 
 def _draw_graph_view(canvas: _Canvas, graph: Graph, values, style: Style) -> None:
@@ -510,15 +562,16 @@ def _draw_graph_view(canvas: _Canvas, graph: Graph, values, style: Style) -> Non
             label = f"<B>{name}{text(attrs['op'])}</B>{shape}<BR/>{_small(text(where))}"
         elif kind == "const":
             label = text(attrs["label"])
-        elif kind == "param":
-            label = f"<B>{text(node)}</B>{shape}<BR/>{_small(text(attrs['role']))}"
-            if values is not None:
+        elif kind in ("param", "fixed"):
+            role = attrs["role"] if kind == "param" else "fixed (not trained)"
+            label = f"<B>{text(node)}</B>{shape}<BR/>{_small(text(role))}"
+            if values is not None and node in values:
                 label += "<BR/>" + _small(text(_range(values[node])))
         else:
             label = f"{text(kind)} <B>{text(attrs['name'])}</B>{shape}"
-        fill, border = PALETTE[{"input": "input", "output": "output", "param": "param"}.get(kind, "node")]
+        fill, border = PALETTE[{"input": "input", "output": "output", "param": "param", "fixed": "fixed"}.get(kind, "node")]
         canvas.node(node, label, kind, shape=GRAPH_SHAPES[kind], fillcolor=fill, color=border,
-                    style="rounded,filled" if kind == "op" else "filled")
+                    style="rounded,filled" if kind == "op" else "filled,dashed" if kind == "fixed" else "filled")
     for (source, target), attrs in graph.edges.items():
         ordered = graph.nodes[target].get("op") in ORDERED_OPS
         label = {"label": _label(_small(text(",".join(str(p + 1) for p in attrs["positions"]))))} if ordered else {}

@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # values arrive as tensors; reading the units needs no torch
     import torch
 
 BIAS = "bias:"  # prefix of bias node ids: IR ids never contain ':' (only outputs, which are not columns)
+CONST = "const:"  # prefix of a constant term's node (the 1 in 1 - g): a number of the spec, not a bias
+HELD = ("param", "fixed")  # values the module holds: a term's factor, drawn on edges (a fixed one as fixed)
 class NotDrawable(Exception):
     """A construct the unit views cannot show (e.g. ``(W+V)·x``); the caller falls back to the graph view."""
 
@@ -41,12 +43,13 @@ class Term:
     sources: tuple[tuple[str, int], ...]  # (column, offset of its first unit in the product's input)
     param: str | None
     const: float  # constant factor; for a constant bias, the constant itself
+    transposed: bool = False  # a matrix term through Wᵀ: the same parameter, entry W[j, i] on the edge i ← j
 
 
 @dataclass
 class Column:
     node: str
-    kind: str  # 'input' | 'node' | 'param'
+    kind: str  # 'input' | 'node' | 'param' | 'fixed' (a fixed value: held, never trained)
     size: int
     vector: bool  # a vector [size], not a scalar
     name: str  # spec name, or a made-up one (hint, t1, t2 …) for anonymous values
@@ -63,18 +66,20 @@ class Column:
 
     @property
     def look(self) -> str:
-        """How its units are drawn: 'input', 'param', 'output', 'op' (an operation) or 'node'."""
-        if self.kind in ("input", "param"):
+        """How its units are drawn: 'input', 'param', 'fixed', 'output', 'op' (an operation) or 'node'."""
+        if self.kind in ("input", "param", "fixed"):
             return self.kind
         return "output" if self.output else "op" if self.op else "node"
 
     def caption(self, show_size: bool = True) -> tuple[str, str, str]:
         """(name, size, what it computes), the words above the layer."""
         size = f"[{self.size}]" if show_size and self.vector else ""
-        if self.kind in ("input", "param"):
-            what = "input" if self.kind == "input" else "parameter"
+        if self.kind in ("input", "param", "fixed"):
+            what = {"input": "input", "param": "parameter", "fixed": "fixed value"}[self.kind]
         elif self.op or not self.named:
             what = "= " + self.formula + (f" (in {self.via})" if self.via else "")
+        elif self.terms and all(t.kind == "bias" and t.param is None for t in self.terms):
+            what = "constant"  # h0[4] = 0: numbers alone, broadcast to the layer (its edges carry them)
         else:
             what = self.activation or "linear"
             if self.activation and not OPS[self.activation].elementwise:
@@ -88,7 +93,8 @@ class Connection:
 
     source: tuple[str, int]
     target: tuple[str, int]
-    kind: str  # 'weight' (has a parameter) | 'fixed' (a constant factor) | 'wire' (an op unit's operand)
+    kind: str  # 'weight' (has a parameter) | 'fixed' (a constant factor, or a fixed value's entry: ``param``
+    # set) | 'wire' (an op unit's operand)
     param: str | None = None
     index: tuple[int, ...] = ()
     const: float = 1.0
@@ -96,7 +102,7 @@ class Connection:
     def value(self, values: dict[str, torch.Tensor] | None) -> float | None:
         if self.param is None:
             return self.const
-        if values is None:
+        if values is None or self.param not in values:  # a fixed value a weights file does not set
             return None
         return self.const * float(values[self.param][self.index])
 
@@ -139,10 +145,20 @@ class Net:
             if col.size == 1:
                 return col.name
             return f"{col.name}{'_' if col.name[-1].isdigit() else ''}{index + 1}"
+        if column.startswith(CONST):  # a constant term: its number
+            return column.rsplit(":", 1)[1]
         return column.removeprefix(BIAS)  # a bias node
 
     def widest(self) -> int:
         return max(c.size for c in self.columns.values())
+
+    def skips(self, link: Connection) -> bool:
+        """Whether ``link`` carries a column's units past at least one layer unchanged (x in x + W·h):
+        a skip connection, drawn apart from the dense mesh."""
+        source = self.columns.get(link.source[0])
+        target = self.columns[link.target[0]]
+        return (source is not None and source.kind not in ("param", "fixed") and link.kind == "fixed"
+                and link.param is None and target.depth - source.depth > 1)
 
 
 def _number(value: float) -> str:
@@ -154,9 +170,12 @@ def _units(shape: tuple[int, ...]) -> int:
 
 
 def _term_links(net: Net, column: Column, term: Term) -> list[Connection]:
-    kind = "weight" if term.param else "fixed"
+    kind = "weight" if term.param in net.graph.graph["params"] else "fixed"  # a fixed value's entry is fixed
     param_shape = net.graph.nodes[term.param]["shape"] if term.param else ()
     links = []
+    if term.kind == "bias" and term.param is None:  # a number of the spec: its own node, showing the number
+        source = (f"{CONST}{column.node}:{column.terms.index(term)}:{_number(term.const)}", 0)
+        return [Connection(source, (column.node, i), "fixed") for i in range(column.size)]
     if term.kind == "bias":
         bias = net.bias_nodes[column.depth]
         for i in range(column.size):
@@ -168,7 +187,8 @@ def _term_links(net: Net, column: Column, term: Term) -> list[Connection]:
         for i in range(column.size):
             if term.kind == "matrix":
                 for j in range(size):
-                    index = (i, offset + j) if len(param_shape) == 2 else (offset + j,)
+                    index = (offset + j,) if len(param_shape) < 2 else (offset + j, i) if term.transposed \
+                        else (i, offset + j)
                     links.append(Connection((source, j), (column.node, i), kind, term.param, index, term.const))
             else:  # one unit to one unit, or one unit broadcast to all
                 index = (i,) if param_shape else ()
@@ -179,6 +199,16 @@ def _term_links(net: Net, column: Column, term: Term) -> list[Connection]:
 
 def _wire_links(net: Net, column: Column, operand: str) -> list[Connection]:
     size = net.columns[operand].size
+    if OPS[column.op].wiring == "all":  # sum, layer_norm: each unit of the result reads every unit
+        param = operand in net.graph.graph["params"]  # a parameter used as a value: the edge carries its number
+        return [Connection((operand, j), (column.node, i), "weight" if param else "wire", operand if param else None,
+                           (j,) if param and net.graph.nodes[operand]["shape"] else ())
+                for i in range(column.size) for j in range(size)]
+    if OPS[column.op].wiring == "pick":  # x[2:4]: unit i of the result is unit start + i of the operand
+        first = net.graph.nodes[column.node]["start"] - 1
+        param = operand in net.graph.graph["params"]  # a parameter's units: the edge carries its number
+        return [Connection((operand, first + i), (column.node, i), "weight" if param else "wire",
+                           operand if param else None, (first + i,) if param else ()) for i in range(column.size)]
     if OPS[column.op].wiring == "gather":
         offset = 0
         for other in column.operands:
@@ -186,11 +216,12 @@ def _wire_links(net: Net, column: Column, operand: str) -> list[Connection]:
                 break
             offset += net.columns[other].size
         return [Connection((operand, j), (column.node, offset + j), "wire") for j in range(size)]
-    kind = "weight" if operand in net.graph.graph["params"] else "wire"
+    kind = "weight" if operand in net.graph.graph["params"] else "fixed" if operand in net.graph.graph["fixed"] \
+        else "wire"
     links = []
     for i in range(column.size):
         j = i if size > 1 else 0
-        if kind == "weight":  # a parameter used as a value: the edge carries its number
+        if kind != "wire":  # a parameter (or fixed value) used as a value: the edge carries its number
             shape = net.graph.nodes[operand]["shape"]
             links.append(Connection((operand, j), (column.node, i), kind, operand, (j,) if shape else ()))
         else:
@@ -219,7 +250,7 @@ class _Reader:
             raise NotDrawable(f"'{what}' is a matrix the spec computes; the unit views take a parameter matrix")
         if attrs["kind"] == "const":
             raise NotDrawable(f"the constant '{what}' stands where units are needed")
-        kind = {"input": "input", "param": "param"}.get(attrs["kind"], "node")
+        kind = {"input": "input", "param": "param", "fixed": "fixed"}.get(attrs["kind"], "node")
         named = bool(attrs["name"])
         if named:
             name = attrs["name"]
@@ -253,7 +284,10 @@ class _Reader:
     def build(self, column: Column) -> None:
         attrs = self.attrs(column.node)
         op = attrs["op"]
-        if OPS[op].called and OPS[op].wiring == "unit":  # a function of one value: the layer's activation
+        # a function of one value (and of settings written as numbers: dropout's rate) is the layer's
+        # activation; maximum(a, b) and clamp(x, lo, hi) are units of their own
+        settings = {position for position, *_ in OPS[op].numbers}
+        if OPS[op].called and OPS[op].wiring == "unit" and set(range(1, len(attrs["args"]))) <= settings:
             column.activation = op
             column.terms = self.expand(attrs["args"][0], 1.0, None)
         elif self.is_affine(column.node):
@@ -263,14 +297,18 @@ class _Reader:
             column.operands = [self.column(a) for a in attrs["args"] if self.attrs(a)["kind"] != "const"]
 
     # ---------------------------------------------------------- affine sums
-    def matrix(self, node: str) -> tuple[str, float] | None:
-        """(parameter, sign) when ``node`` is a parameter matrix (or vector, for a dot product), maybe negated."""
+    def matrix(self, node: str) -> tuple[str, float, bool] | None:
+        """(parameter, sign, transposed) when ``node`` is a parameter matrix (or vector, for a dot product),
+        maybe negated or transposed: ``-Wᵀ`` is drawn with W's own entries."""
         attrs = self.attrs(node)
-        if attrs["kind"] == "param" and attrs["shape"]:
-            return node, 1.0
-        if attrs.get("op") == "neg":
+        if attrs["kind"] in HELD and attrs["shape"]:
+            return node, 1.0, False
+        if attrs.get("op") in ("neg", "transpose"):
             inner = self.matrix(attrs["args"][0])
-            return (inner[0], -inner[1]) if inner else None
+            if inner is None:
+                return None
+            param, sign, transposed = inner
+            return (param, -sign, transposed) if attrs["op"] == "neg" else (param, sign, not transposed)
         return None
 
     def scaling(self, node: str) -> tuple[int, str] | None:
@@ -279,8 +317,8 @@ class _Reader:
         for position, arg in enumerate(args):
             kind = self.attrs(arg)["kind"]
             other = args[1 - position]
-            if kind == "const" or (kind == "param" and len(self.attrs(arg)["shape"]) < 2
-                                   and self.attrs(other)["kind"] != "param"):
+            if kind == "const" or (kind in HELD and len(self.attrs(arg)["shape"]) < 2
+                                   and self.attrs(other)["kind"] not in HELD):
                 return position, kind
         return None
 
@@ -296,9 +334,9 @@ class _Reader:
         return OPS[op].affine
 
     def needs_param(self, node: str) -> bool:
-        """Whether folding ``node`` into a sum would put a parameter on some edge."""
+        """Whether folding ``node`` into a sum would put a parameter (or fixed value) on some edge."""
         attrs = self.attrs(node)
-        if attrs["kind"] == "param":
+        if attrs["kind"] in HELD:
             return True
         if attrs["kind"] != "op" or self.must_be_column(node) or not self.is_affine(node):
             return False
@@ -307,18 +345,18 @@ class _Reader:
             return True
         if attrs["op"] == "mul":
             position, kind = self.scaling(node)
-            return kind == "param" or self.needs_param(args[1 - position])
+            return kind in HELD or self.needs_param(args[1 - position])
         return any(self.needs_param(a) for a in (args[:1] if attrs["op"] == "div" else args))
 
     def expand(self, node: str, const: float, param: str | None) -> list[Term]:
         attrs = self.attrs(node)
         if attrs["kind"] == "const":
             return [Term("bias", (), param, const * attrs["value"])]
-        if attrs["kind"] == "param" and param is None:
+        if attrs["kind"] in HELD and param is None:
             if len(attrs["shape"]) == 2:
                 raise NotDrawable(f"matrix '{node}' is used as a value")
             return [Term("bias", (), node, const)]
-        if attrs["kind"] == "param" or self.must_be_column(node) or not self.is_affine(node) or (
+        if attrs["kind"] in HELD or self.must_be_column(node) or not self.is_affine(node) or (
                 param is not None and self.needs_param(node)):
             return [Term("scale", ((self.column(node), 0),), param, const)]
         return self.expand_op(node, const, param)
@@ -342,7 +380,7 @@ class _Reader:
             if kind == "const":
                 return self.expand(other, const * self.attrs(factor)["value"], param)
             return self.expand(other, const, factor)
-        matrix, sign = self.matrix(args[0])  # matmul
+        matrix, sign, transposed = self.matrix(args[0])  # matmul
         right = args[1]
         if self.attrs(right).get("op") == "concat" and not self.must_be_column(right):
             pieces = [self.column(a) for a in self.attrs(right)["args"]]
@@ -352,7 +390,7 @@ class _Reader:
         for piece in pieces:
             sources.append((piece, offset))
             offset += self.columns[piece].size
-        return [Term("matrix", tuple(sources), matrix, const * sign)]
+        return [Term("matrix", tuple(sources), matrix, const * sign, transposed)]
 
 
 def read_units(graph: Graph) -> Net:
@@ -393,6 +431,11 @@ def formula(graph: Graph, node: str, names: dict[str, str], top: bool = False) -
     args = [formula(graph, a, names) for a in attrs["args"]]
     if attrs["op"] == "neg":
         return f"-{args[0]}" if len(args[0].split()) == 1 else f"-({args[0]})"
+    if OPS[attrs["op"]].binds == 6:  # postfix: Wᵀ, x[2], x[2:4] (the symbol is a template of start, stop)
+        inner = graph.nodes[attrs["args"][0]]
+        atom = attrs["args"][0] in names or inner["kind"] != "op" or OPS[inner["op"]].called \
+            or OPS[inner["op"]].binds == 6
+        return (args[0] if atom else f"({args[0]})") + OPS[attrs["op"]].symbol.format(**attrs)
     if OPS[attrs["op"]].symbol:
         wrapped = [a if len(a.split()) == 1 or (attrs["op"] == "add" and i == 0) else f"({a})"
                    for i, a in enumerate(args)]
@@ -422,7 +465,8 @@ def format_connections(net: Net, values: dict[str, torch.Tensor], width: int = 1
         for unit in range(column.size):
             into = sorted((c for c in incoming if c.target[1] == unit), key=lambda c: c.source[0] not in bias)
             heads = [f"{net.unit_name(*c.source)}->{net.unit_name(*c.target)}" for c in into]
-            cells = [f"{c.value(values):.4g}" if c.param else f"({c.value(values):g})" for c in into]
+            cells = [f"{c.value(values):.4g}" if c.kind == "weight" else  # fixed by the spec: in parentheses
+                     f"({c.reference() if c.value(values) is None else format(c.value(values), 'g')})" for c in into]
             lines += _aligned(heads, cells, width)
     return "\n".join(lines)
 

@@ -25,7 +25,7 @@ AST_SKIPPED = frozenset({"source"})
 # IR attributes shown first, in this order; the others follow sorted by name.
 IR_FIRST = ("kind", "op", "args", "shape", "batched")
 # IR graph attributes not shown: the text and its AST have dumps of their own.
-IR_GRAPH_SKIPPED = frozenset({"source", "program"})
+IR_GRAPH_SKIPPED = frozenset({"source", "program", "warnings"})  # warnings: printed by check itself
 
 
 def span_text(span: Span) -> str:

@@ -58,12 +58,17 @@ class SpecError(Exception):
 
     def format(self) -> str:
         """The compiler-style report: location, message, source line, caret, notes."""
-        lines = [_located(self.span, "error", self.message)]
-        lines += _excerpt(self.source, self.span)
-        for text, span in self.notes:
-            lines.append(_located(span, "note", text))
-            lines += _excerpt(self.source, span)
-        return "\n".join(lines)
+        return _report(self, "error")
+
+
+def _report(problem, level: str) -> str:
+    """An error's or a warning's report: ``FILE:LINE:COL: LEVEL: message``, the line, a caret, notes."""
+    lines = [_located(problem.span, level, problem.message)]
+    lines += _excerpt(problem.source, problem.span)
+    for text, span in problem.notes:
+        lines.append(_located(span, "note", text))
+        lines += _excerpt(problem.source, span)
+    return "\n".join(lines)
 
 
 def _located(span: Span | None, level: str, message: str) -> str:
@@ -109,6 +114,11 @@ class ArityError(SpecError):
     """A function called with the wrong number of arguments."""
 
 
+class ArgumentError(SpecError):
+    """A function argument that must be a number written in the spec (a dropout rate) and is not one,
+    or is out of its range."""
+
+
 class ShapeError(SpecError):
     """A value of the wrong kind: a vector where a scalar must be, a matrix product of two vectors …"""
 
@@ -119,6 +129,11 @@ class SizeConflictError(ShapeError):
 
 class UndeterminedSizeError(ShapeError):
     """A size that nothing in the spec determines."""
+
+
+class IndexRangeError(ShapeError):
+    """An index or slice that is not whole numbers counted from 1 (``x[0]``, ``x[1.5]``, ``x[4:2]``),
+    or that runs past the units the value has."""
 
 
 class CycleError(SpecError):
@@ -144,3 +159,23 @@ class DataError(SpecError):
 class SpecWarning(UserWarning):
     """Something the user should know that does not stop the command (e.g. a slower fallback);
     the CLI prints it as one line, ``specc: warning: message``."""
+
+
+class SpecDiagnostic(SpecWarning):
+    """A likely mistake that still compiles (a misspelt name that becomes a parameter, a node nothing
+    uses), with its place: reported as ``FILE:LINE:COL: warning: message`` with the source line, a
+    caret and notes, like an error. ``code`` names the check (docs/language.md, "Warnings");
+    ``specc check --strict`` makes them errors. The IR keeps them (``graph.graph["warnings"]``)."""
+
+    def __init__(self, message: str, span: Span | None = None, *, code: str = "",
+                 notes: tuple[tuple[str, Span | None], ...] = (), source: str | None = None):
+        super().__init__(message)
+        self.message, self.span, self.code = message, span, code
+        self.notes, self.source = tuple(notes), source
+
+    def __str__(self) -> str:
+        return f"{self.span}: {self.message}" if self.span else self.message
+
+    def format(self, level: str = "warning") -> str:
+        """The report, as an error's; ``level="error"`` under ``--strict``."""
+        return _report(self, level)

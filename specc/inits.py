@@ -1,12 +1,14 @@
-"""How parameters start: one table of initialisers, written as PyTorch source.
+"""How parameters and fixed values start: one table of initialisers, written as PyTorch source.
 
 Each row turns a parameter's code (``self.W1``) and the ``init`` line's
-constant arguments into one statement of the generated ``reset_parameters``;
+constant arguments into one statement of the generated ``reset_parameters``
+(``reset_fixed`` for fixed values, which start at zeros without an init line);
 the in-memory module runs the same generated code, so ``specc.load`` and
 ``specc compile`` start from identical numbers under the same seed.
 Adding a scheme is one row here plus one row in tests/test_inits.py.
 :func:`init_scheme` reads an ``init`` line's right-hand side into a row and its arguments;
-:func:`assign_roles` gives each parameter its role (weight, bias, other) and default scheme, and
+:func:`assign_roles` gives each parameter its role (weight, bias, other) and default scheme (and
+each fixed value ``zeros``), and
 :func:`apply_init_lines` applies the spec's ``init`` lines.
 """
 from __future__ import annotations
@@ -52,6 +54,13 @@ class Initializer:
 n = number
 
 
+def _nested(values) -> str:
+    """Numbers written out (``init mu = [0.5, -1, 2]``) as a Python list literal."""
+    if isinstance(values, tuple):
+        return "[" + ", ".join(_nested(v) for v in values) + "]"
+    return n(values)
+
+
 def _rows(*rows: Initializer) -> dict[str, Initializer]:
     return {row.name: row for row in rows}
 
@@ -74,6 +83,9 @@ INITIALIZERS: dict[str, Initializer] = _rows(
     # nn.Linear's own scheme; the defaults for W in W·x and for the bias added to it.
     Initializer("linear_weight", (), lambda p: f"nn.init.kaiming_uniform_({p}, a=math.sqrt(5))", min_dims=2,
                 doc="as nn.Linear.weight"),
+    # Numbers written out: init_args are the entries (rows of a matrix as tuples), copied in float64.
+    Initializer("values", (), lambda p, *rows: f"{p}.detach().copy_(torch.tensor({_nested(rows)}, "
+                f"dtype=torch.float64))", doc="the numbers written: [0.5, -1, 2], [[1, 2], [3, 4]]"),
     Initializer("linear_bias", (None,),
                 lambda p, fan: f"nn.init.uniform_({p}, -1 / math.sqrt({n(fan)}), 1 / math.sqrt({n(fan)}))",
                 doc="as nn.Linear.bias for fan-in n"),
@@ -81,13 +93,30 @@ INITIALIZERS: dict[str, Initializer] = _rows(
 
 
 def init_scheme(dist: ast.Expr) -> tuple[str, tuple[float, ...]]:
-    """The initialiser an ``init`` line names, with its arguments: ``zeros``, ``uniform(-1, 1)``, or
-    a constant expression (``2*pi``), which is the scheme ``constant``."""
+    """The initialiser an ``init`` line names, with its arguments: ``zeros``, ``uniform(-1, 1)``, a
+    constant expression (``2*pi``), which is the scheme ``constant``, or numbers written out
+    (``[0.5, -1, 2]``), the scheme ``values`` with the entries (rows as tuples) as its arguments."""
+    if isinstance(dist, ast.Array):
+        return "values", _array(dist)
     if isinstance(dist, ast.Name) and dist.id in INITIALIZERS:
         return dist.id, ()
     if isinstance(dist, ast.Call) and dist.func.id in INITIALIZERS:
         return dist.func.id, tuple(_constant(a) for a in dist.args)
     return "constant", (_constant(dist),)
+
+
+def _array(array: ast.Array) -> tuple:
+    """The entries of ``[…]``: constant expressions, or rows ``[[1, 2], [3, 4]]`` all of one shape."""
+    entries = tuple(_array(item) if isinstance(item, ast.Array) else _constant(item) for item in array.items)
+    if len({values_shape(e) if isinstance(e, tuple) else None for e in entries}) > 1:
+        raise InitError("the rows of these numbers differ in length or nesting; a matrix is written "
+                        "[[1, 2], [3, 4]], each row as long as the others", array.span)
+    return entries
+
+
+def values_shape(values: tuple) -> tuple[int, ...]:
+    """The shape of numbers written out (``values``' init_args): (3,) for [a, b, c]."""
+    return (len(values),) + (values_shape(values[0]) if values and isinstance(values[0], tuple) else ())
 
 
 def _constant(expr: ast.Expr) -> float:
@@ -127,7 +156,7 @@ def assign_roles(graph: Graph) -> None:
         attrs = graph.nodes[node]
         if attrs.get("op") == "matmul":
             left = graph.nodes[attrs["args"][0]]
-            while left.get("op") == "neg":  # -W·x is (-W)·x: W is still the layer's weight
+            while left.get("op") in ("neg", "transpose"):  # -W·x is (-W)·x; in Wᵀ·x, W is still a weight
                 left = graph.nodes[left["args"][0]]
             if left["kind"] == "param" and len(left["shape"]) == 2 and left["role"] != "weight":
                 left.update(role="weight", fan_in=left["shape"][1])
@@ -147,18 +176,38 @@ def assign_roles(graph: Graph) -> None:
         attrs = graph.nodes[node]
         attrs["init"], attrs["init_args"] = {"weight": ("linear_weight", ()), "bias": (
             "linear_bias", (attrs["fan_in"],)), "other": ("randn", ())}[attrs["role"]]
+    for node in graph.graph["fixed"]:  # until an init line or a weights file sets them, like torch.zeros
+        graph.nodes[node].update(init="zeros", init_args=())
+
+
+def start_value(attrs: dict):
+    """What a parameter or fixed value starts at when its initialiser draws no random numbers (zeros,
+    ones, a constant, numbers written out): a float, or nested tuples of its shape; else None."""
+    args = attrs["init_args"]
+    return {"zeros": 0.0, "ones": 1.0, "constant": args[0] if args else None, "values": args}.get(attrs["init"])
+
+
+def _close(name: str, known: list[str]) -> str:
+    import difflib  # only on this error path
+
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def apply_init_lines(graph: Graph, lines: list[ast.Init], what_is: Callable[[str], str | None]) -> None:
     """The spec's ``init`` lines over the defaults; ``what_is(name)`` says what a name means."""
     done: dict[str, Span] = {}
-    params = graph.graph["params"]
+    params, fixed = graph.graph["params"], graph.graph["fixed"]
     for line in lines:
         name = line.name.id
-        if name not in params:
+        if name not in params and name not in fixed:
             what = what_is(name)
-            message = f"init applies to parameters; '{name}' is {what}" if what else \
-                f"'{name}' is not a parameter of this spec (parameters: {', '.join(params) or 'none'})"
+            # Fixed values are named only in specs that have some: other specs keep the plain message.
+            held, one = ("parameters and fixed values", "parameter or fixed value") if fixed else \
+                ("parameters", "parameter")
+            known = f"parameters: {', '.join(params) or 'none'}" + (f"; fixed: {', '.join(fixed)}" if fixed else "")
+            message = f"init applies to {held}; '{name}' is {what}" if what else \
+                f"'{name}' is not a {one} of this spec ({known}){_close(name, params + fixed)}"
             raise InitError(message, line.name.span)
         if name in done:
             raise RedefinitionError(f"'{name}' already has an init line", line.name.span,
@@ -166,7 +215,12 @@ def apply_init_lines(graph: Graph, lines: list[ast.Init], what_is: Callable[[str
         done[name] = line.span
         scheme, args = init_scheme(line.dist)
         lo, hi = INITIALIZERS[scheme].arity
-        if not lo <= len(args) <= hi:
+        if scheme == "values":
+            written, shape = values_shape(args), graph.nodes[name]["shape"]
+            if written != shape:
+                raise InitError(f"these numbers have shape {list(written)}, but '{name}' has shape {list(shape)}",
+                                line.dist.span)
+        elif not lo <= len(args) <= hi:
             raise ArityError(f"init scheme '{scheme}' takes {lo if lo == hi else f'{lo} to {hi}'} "
                              f"argument(s), not {len(args)}", line.dist.span)
         shape = graph.nodes[name]["shape"]

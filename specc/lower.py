@@ -7,7 +7,7 @@ Node ids are the spec's names for inputs, parameters and named nodes,
 ``"<stmt>/<k>"`` for the operations and numbers inside statement ``<stmt>``
 and ``"output:<name>"`` for outputs. Attributes (docs/ir.md has the details):
 
-every node  kind ('input' 'param' 'const' 'op' 'output'), shape (() scalar, (n,)
+every node  kind ('input' 'param' 'fixed' 'const' 'op' 'output'), shape (() scalar, (n,)
             vector, (m, n) matrix; per sample for batched values), batched (varies
             per sample), span (where the node is written; a parameter's first
             appearance), name (spec name, 'pi'/'e' for those constants, else None),
@@ -16,17 +16,21 @@ every node  kind ('input' 'param' 'const' 'op' 'output'), shape (() scalar, (n,)
 input       dims (declared sizes; () for a scalar)
 param       dims (declared sizes, () for `param a`, None if undeclared), declared,
             role ('weight' 'bias' 'other'), fan_in (int or None), init, init_args
+fixed       dims (declared sizes, None for `fixed mu`: from its uses), init, init_args
 const       value (float), label (source text)
 op          op (a row of specc.ops.OPS: 'add' 'sub' 'mul' 'div' 'pow' 'neg' 'matmul',
-            'identity' for `y = x`, or a built-in function name), args (operand ids, in order), label
-            (source text), via (the def it was inlined from, or None), and
-            optionally hint (a name for the temporary holding a def argument)
+            'transpose' 'index' 'slice', 'identity' for `y = x`, or a built-in function name), args
+            (operand ids, in order), label (source text), via (the def it was inlined from, or None),
+            and optionally hint (a name for the temporary holding a def argument)
+index/slice also start, stop (the units picked, from 1, both included) and bound_spans (where the
+            two numbers are written)
 named op    also stmt_span, expr_span (the whole statement, its right-hand side)
             and dims (the size written on the left, or None)
 output      args (the one node it returns)
 edges       positions: the operand positions of the source in the target's args
-graph       file, source, program (the AST), inputs, outputs, params (spec names,
-            in declaration, output and first-appearance order)
+graph       file, source, program (the AST), inputs, outputs, params, fixed (spec names,
+            in declaration, output, first-appearance and declaration order), warnings
+            (specc.errors.SpecDiagnostic: likely typos, found by specc/lint.py)
 """
 from __future__ import annotations
 
@@ -35,17 +39,18 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from . import parser as ast
-from .errors import (ArityError, CycleError, DataError, InputAssignmentError, KindError, LimitError,
+from .errors import (ArgumentError, ArityError, CycleError, DataError, InputAssignmentError, KindError, LimitError,
                      RedefinitionError, ReservedNameError, ShapeError, Span, SpecError,
                      UnknownFunctionError, UnknownNameError)
 from .inits import apply_init_lines, assign_roles
 from .ir import Graph
 from .ops import FUNCTIONS
-from .shapes import infer
+from .lint import diagnose, issue, star_notes
+from .shapes import Unifier, infer
 
 # Attributes of every module specc generates; a parameter of that name would shadow them.
 GENERATED_ATTRIBUTES = frozenset({"spec_source", "spec_file", "spec_inputs", "spec_outputs", "spec_ir",
-                                  "reset_parameters", "check_inputs"})
+                                  "reset_parameters", "reset_fixed", "check_inputs"})
 # torch.nn.Module's own attributes (torch 2.x), written out so that checking a spec never imports torch;
 # tests/test_lower.py checks that the list covers the installed torch.
 TORCH_MODULE_ATTRIBUTES = frozenset("""
@@ -93,6 +98,7 @@ class _Builder:
         self.defined: dict[str, Span] = {}
         self.inputs: dict[str, ast.Decl] = {}
         self.param_decls: dict[str, ast.Decl] = {}
+        self.fixed_decls: dict[str, ast.Decl] = {}  # `fixed mu[3]`: held by the module, never trained
         self.defs: dict[str, ast.Def] = {}
         self.assigns: dict[str, ast.Assign] = {}
         self.aliases: dict[str, ast.Name] = {}
@@ -123,10 +129,9 @@ class _Builder:
                                          f"not {list(decl.dims)}", decl.span)
                     self.inputs[decl.name.id] = decl
         for stmt in statements:
-            if isinstance(stmt, ast.ParamDecl):
+            if isinstance(stmt, (ast.ParamDecl, ast.FixedDecl)):
                 for decl in stmt.decls:
-                    self._define(decl.name)
-                    self.param_decls[decl.name.id] = decl
+                    self._declare_value(decl, isinstance(stmt, ast.FixedDecl))
             elif isinstance(stmt, ast.Def):
                 self._define(stmt.name)
                 seen = set()
@@ -160,6 +165,25 @@ class _Builder:
                 self.aliases[name] = stmt.expr
                 del self.assigns[name]
 
+    def _declare_value(self, decl: ast.Decl, fixed: bool) -> None:
+        """A `param` or `fixed` declaration: a value is trained or fixed, never both."""
+        name = decl.name
+        other = self.param_decls if fixed else self.fixed_decls
+        if name.id in other:
+            first = other[name.id].name.span
+            was, now = ("a parameter", "fixed") if fixed else ("fixed", "a parameter")
+            raise RedefinitionError(f"'{name.id}' is declared {was} (at line {first.line}) and cannot also be "
+                                    f"{now}: a value is trained (param) or fixed, not both", name.span,
+                                    notes=((f"'{name.id}' is declared {was} here", first),))
+        self._define(name)
+        if fixed:
+            if name.id in MODULE_ATTRIBUTES:
+                raise ReservedNameError(f"'{name.id}' cannot be a fixed value's name: it would shadow the "
+                                        f"torch.nn.Module attribute of that name", name.span)
+            self.fixed_decls[name.id] = decl
+        else:
+            self.param_decls[name.id] = decl
+
     def _is_function(self, name: str) -> bool:
         """Whether a name means a function: a built-in, a def, or a chain of `g = f` lines ending in one."""
         seen = set()
@@ -179,7 +203,8 @@ class _Builder:
             name = self.aliases[name.id]
         if name.id in FUNCTIONS or name.id in self.defs:
             return name.id
-        if name.id in self.assigns or name.id in self.inputs or name.id in self.param_decls:
+        if name.id in self.assigns or name.id in self.inputs or name.id in self.param_decls \
+                or name.id in self.fixed_decls:
             raise KindError(f"'{name.id}' is a value, not a function", name.span)
         import difflib  # only on this error path
 
@@ -196,6 +221,8 @@ class _Builder:
             return "const"
         if name in self.inputs:
             return "input"
+        if name in self.fixed_decls:
+            return "fixed"
         if name in self.assigns:
             return "node"
         if name in self.aliases or name in FUNCTIONS or name in self.defs:
@@ -251,11 +278,22 @@ class _Builder:
             return expr.id
         label = source_text(self.program.source, expr.span)
         if isinstance(expr, ast.BinOp):
+            if expr.op == "pow":
+                self._check_power_of_t(expr, env)
             args = [self.lower(expr.left, env, stmt, via), self.lower(expr.right, env, stmt, via)]
             return self._new(stmt, kind="op", op=expr.op, args=tuple(args), span=expr.span, label=label, via=via)
         if isinstance(expr, ast.Neg):
             args = (self.lower(expr.operand, env, stmt, via),)
             return self._new(stmt, kind="op", op="neg", args=args, span=expr.span, label=label, via=via)
+        if isinstance(expr, ast.Transpose):
+            args = (self.lower(expr.operand, env, stmt, via),)
+            return self._new(stmt, kind="op", op="transpose", args=args, span=expr.span, label=label, via=via)
+        if isinstance(expr, ast.Index):  # x[2] is the op index, x[2:4] slice; start and stop count from 1
+            args = (self.lower(expr.operand, env, stmt, via),)
+            stop = expr.start if expr.stop is None else expr.stop
+            return self._new(stmt, kind="op", op="index" if expr.stop is None else "slice", args=args,
+                             span=expr.span, label=label, via=via, start=int(expr.start.value),
+                             stop=int(stop.value), bound_spans=(expr.start.span, stop.span))
         fn = self.resolve_function(expr.func)
         args = [self.lower(a, env, stmt, via) for a in expr.args]
         if fn in FUNCTIONS:
@@ -263,6 +301,8 @@ class _Builder:
             if (arity is None and not args) or (arity is not None and len(args) != arity):
                 wanted = "at least 1 argument" if arity is None else f"{arity} argument{'s' * (arity != 1)}"
                 raise ArityError(f"'{fn}' takes {wanted}, not {len(args)}", expr.span)
+            for position, lo, hi in FUNCTIONS[fn].numbers:
+                self._check_number(fn, args[position], expr.args[position], lo, hi)
             return self._new(stmt, kind="op", op=fn, args=tuple(args), span=expr.span, label=label, via=via)
         definition = self.defs[fn]
         if len(args) != len(definition.params):
@@ -279,6 +319,35 @@ class _Builder:
         finally:
             self.expanding.pop()
 
+    def _check_power_of_t(self, expr: ast.BinOp, env: dict[str, str]) -> None:
+        """``W^T`` with no ``T`` in the spec would raise W to the power of a new parameter T: surely a
+        transpose meant."""
+        right = expr.right
+        if not (isinstance(right, ast.Name) and right.id == "T" and right.id not in self.param_decls
+                and self._value_kind(right.id, frozenset(env)) == "param"):
+            return
+        base = source_text(self.program.source, expr.left.span)
+        if not isinstance(expr.left, (ast.Name, ast.Call, ast.Transpose, ast.Index)):
+            base = f"({base})"
+        left, t = expr.left.span, right.span
+        where = t
+        if left.end_line == t.line:  # from the operator (^ or **) to the T
+            gap = _lines(self.program.source)[t.line - 1][left.end_column - 1:t.column - 1]
+            where = Span(t.file, t.line, left.end_column + min(i for i, ch in enumerate(gap) if ch in "^*"),
+                         t.end_line, t.end_column)
+        raise KindError(f"'{source_text(self.program.source, expr.span)}' raises {base} to the power of 'T', "
+                        "which is no name of this spec and would become a new parameter", expr.span,
+                        notes=((f"for the transpose write {base}ᵀ (or {base}'); for a power, declare "
+                                "'param T'", where),))
+
+    def _check_number(self, fn: str, node: str, expr, lo: float, hi: float) -> None:
+        """An argument that must be a number written in the spec, in [lo, hi) (a dropout rate)."""
+        attrs = self.nodes.get(node, {})
+        if attrs.get("kind") != "const" or not lo <= attrs["value"] < hi:
+            what = source_text(self.program.source, expr.span)
+            raise ArgumentError(f"'{fn}' needs a number from {lo:g} up to (not including) {hi:g} here, not "
+                                f"'{what}'", expr.span)
+
     def build_nodes(self) -> None:
         for name, decl in self.inputs.items():
             self.nodes[name] = dict(kind="input", name=name, stmt=None, span=decl.name.span, order=len(self.nodes),
@@ -289,6 +358,9 @@ class _Builder:
             dims = (decl.dims or ()) if decl else None
             self.nodes[name] = dict(kind="param", name=name, stmt=None, span=span, order=len(self.nodes),
                                     dims=dims, declared=decl is not None)
+        for name, decl in self.fixed_decls.items():  # `fixed mu` (no size): its shape comes from its uses
+            self.nodes[name] = dict(kind="fixed", name=name, stmt=None, span=decl.name.span, order=len(self.nodes),
+                                    dims=decl.dims)
         for name, stmt in self.assigns.items():
             self.counter = 0
             try:
@@ -331,6 +403,8 @@ class _Builder:
         """What a name means, for messages about a name used in the wrong place."""
         if name in self.params:
             return "a parameter"
+        if name in self.fixed_decls:
+            return "a fixed value"
         return ("an input" if name in self.inputs else "a node" if name in self.assigns
                 else "a function" if self._is_function(name) else None)
 
@@ -339,15 +413,17 @@ def _pos(span: Span) -> tuple[int, int]:
     return span.line, span.column
 
 
-def build_graph(program: ast.Program) -> Graph:
-    """The IR of a parsed program, with every shape inferred; raises :class:`SpecError`."""
+def build_graph(program: ast.Program, unifier: Unifier | None = None) -> Graph:
+    """The IR of a parsed program, with every shape inferred; raises :class:`SpecError`. Warnings
+    (specc/lint.py) go to ``graph.graph["warnings"]``. ``unifier``: one to infer with, kept by the
+    caller (``specc explain`` reads where each size came from)."""
     builder = _Builder(program)
     try:
         builder.collect()
         builder.find_params()
         builder.build_nodes()
         graph = Graph(file=program.file, source=program.source, program=program, inputs=list(builder.inputs),
-                           outputs=[], params=list(builder.params))
+                           outputs=[], params=list(builder.params), fixed=list(builder.fixed_decls))
         for node, attrs in builder.nodes.items():
             graph.add_node(node, **attrs)
             if attrs["kind"] == "param":
@@ -361,7 +437,10 @@ def build_graph(program: ast.Program) -> Graph:
         _check_cycles(graph)
         outputs = builder.outputs()
         graph.graph["outputs"] = [d.name.id for d in outputs]
-        infer(graph, [(d.name.id, d.dims, d.span) for d in outputs])
+        try:
+            infer(graph, [(d.name.id, d.dims, d.span) for d in outputs], unifier)
+        except ShapeError as err:
+            raise star_notes(builder, err) from None
         for decl in outputs:
             source = graph.nodes[decl.name.id]
             graph.add_node(f"output:{decl.name.id}", kind="output", name=decl.name.id, stmt=None, span=decl.span,
@@ -370,6 +449,7 @@ def build_graph(program: ast.Program) -> Graph:
             graph.add_edge(decl.name.id, f"output:{decl.name.id}", positions=[0])
         assign_roles(graph)
         apply_init_lines(graph, builder.inits, builder.what_is)
+        graph.graph["warnings"] = diagnose(builder, graph)
     except SpecError as err:
         raise err.with_source(program.source) from None
     return graph
@@ -393,7 +473,9 @@ def collector_paused():
 def graph_of(text: str, file: str = "<spec>") -> Graph:
     """The IR of spec text, built once per distinct (text, file) and shared: treat it as read-only."""
     with collector_paused():
-        return build_graph(ast.parse_program(text, file))
+        graph = build_graph(ast.parse_program(text, file))
+    issue(graph)  # here, so that a memoised IR warns once
+    return graph
 
 
 def spec_graph(model_or_graph) -> Graph:

@@ -53,7 +53,8 @@ class C:
     operand's share of the gradient, from ``{g}`` (the result's gradient at that unit), the operands
     and ``{y}`` (the result). Otherwise (``per_unit=False``, operations over a whole vector) both
     are C statements on pointers: ``{0}`` the operand, ``{y}`` the result, ``{g}`` its gradient,
-    ``{g0}`` the operand's gradient (to add to), ``{n}`` the units. Helper functions (``sp_…``)
+    ``{g0}`` the operand's gradient (to add to), ``{n}`` the result's units and ``{n0}`` the
+    first operand's (a reduction's input). Helper functions (``sp_…``)
     are in specc/train/criterion_runtime.c.
     """
     forward: str
@@ -64,7 +65,7 @@ class C:
 @dataclass(frozen=True)
 class Op:
     name: str
-    shape: str  # rule in specc.shapes.RULES: broadcast, same, vector, product, concat
+    shape: str  # rule in specc.shapes.RULES: broadcast, same, vector, reduce, product, concat, transpose, index, slice
     torch: str  # Python expression; {0}, {1} … are the operands' code, {all} all of them comma-joined
     precedence: int = ATOM  # of the template's result
     operands: tuple[int, ...] = (ANY,)  # least precedence each operand's code needs (else it is parenthesised)
@@ -73,9 +74,14 @@ class Op:
     binds: int | None = None  # the language's binding level for an operator (higher binds tighter)
     elementwise: bool = False  # each unit of the result depends on that unit of each operand alone
     affine: bool = False  # linear in its operands (mul and div when a factor is a constant)
-    wiring: str = "unit"  # how the unit views wire its operands: unit to unit, or 'gather' (concat)
+    wiring: str = "unit"  # how the unit views wire its operands: unit to unit, 'gather' (concat), 'pick' (x[2:4]),
+    # 'all' (each unit of the result from every unit of each operand: sum, layer_norm)
     numpy: tuple[Callable, Callable] | None = None  # (forward(*xs), backward(g, *xs, out) -> grads per operand)
     c: C | None = None  # the same rules in C (products and concat: by their shape, in specc.train.ccode)
+    numbers: tuple[tuple[int, float, float], ...] = ()  # (operand, lo, hi): a number written in the spec, lo ≤ it < hi
+    random: bool = False  # random in training mode (dropout): no deterministic criterion, so no quasi-Newton fit
+    scalar: str | None = None  # the row it is on a scalar operand (a reduction: 'identity', or 'abs' for norm)
+    tensors: str = ""  # torch takes tensors here: 'all' operands, or 'mixed' (bounds all numbers or all tensors)
     doc: str = ""
 
     @property
@@ -92,9 +98,17 @@ class Op:
         """Computed at compile time when every operand is a number."""
         return self.elementwise and self.numpy is not None
 
-    def code(self, operands: list[str]) -> str:
-        """The template filled with operand code (already parenthesised as :attr:`operands` asks)."""
-        return self.torch.format(*operands, all=", ".join(operands))
+    def code(self, operands: list[str], units: int | None = None, attrs: dict | None = None) -> str:
+        """The template filled with operand code (already parenthesised as :attr:`operands` asks);
+        ``{n}`` is ``units``, the size of the first operand (layer_norm's normalized shape); for indexing,
+        ``{first}`` and ``{stop}`` are the node's units as Python counts them (``x[2:4]`` is 1:4)."""
+        picked = {"first": attrs["start"] - 1, "stop": attrs["stop"]} if attrs and "start" in attrs else {}
+        return self.torch.format(*operands, all=", ".join(operands), n=units, **picked)
+
+    def on(self, *shapes: tuple) -> "Op":
+        """The row that computes this operation on operands of these IR shapes: a reduction of a
+        scalar is the row its :attr:`scalar` names (``sum(s)`` is ``s``, ``norm(s)`` is ``abs(s)``)."""
+        return OPS[self.scalar] if self.scalar and shapes and shapes[0] == () else self
 
     def operand_precedence(self, position: int) -> int:
         return self.operands[min(position, len(self.operands) - 1)]
@@ -155,6 +169,60 @@ def _pow_backward(g, a, b, y):
     return g * b * a ** (b - 1), g * y * np.log(np.where(a > 0, a, 1.0))
 
 
+# ---- reductions over the units (the last axis), and layer_norm; a gradient comes back in the shape
+# the operand and the result's gradient broadcast to (the tape sums it back to the operand's).
+def _spread(g, x):
+    return np.broadcast_to(g, np.broadcast_shapes(g.shape, x.shape))
+
+
+def _extreme_backward(g, x, y):
+    # torch's amax/amin: the gradient shared evenly by the units equal to the result (ties included)
+    hit = x == y
+    return (g / hit.sum(-1, keepdims=True) * hit,)
+
+
+def _norm_backward(g, x, y):
+    # torch's vector_norm: x · (g / ‖x‖), and 0 for a zero vector
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (x * np.where(y == 0, 0.0, g / y),)
+
+
+LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's and F.layer_norm's default
+
+
+def _layer_norm_parts(x):
+    centred = x - x.mean(-1, keepdims=True)
+    return centred, 1.0 / np.sqrt(np.square(centred).mean(-1, keepdims=True) + LAYER_NORM_EPS)  # biased variance
+
+
+def _layer_norm(x):
+    centred, rstd = _layer_norm_parts(x)
+    return centred * rstd
+
+
+def _layer_norm_backward(g, x, y):
+    rstd = _layer_norm_parts(x)[1]
+    return (rstd * (g - g.mean(-1, keepdims=True) - y * (g * y).mean(-1, keepdims=True)),)
+
+
+def _maximum_backward(g, a, b, y):
+    # torch.maximum and torch.minimum: a tie shares the gradient, half each
+    half = np.where(a == b, 0.5 * g, g)
+    return np.where(a < b, 0.0, half), np.where(a > b, 0.0, half)
+
+
+def _minimum_backward(g, a, b, y):
+    half = np.where(a == b, 0.5 * g, g)
+    return np.where(a > b, 0.0, half), np.where(a < b, 0.0, half)
+
+
+def _clamp_backward(g, x, lo, hi, y):
+    # torch.clamp with tensor bounds: x takes it inside [lo, hi] (ends included); lo where x is below it
+    # and lo < hi; hi where x is above it or hi < lo (the result is hi then); lo = hi < x: lo gets none
+    return (np.where((x >= lo) & (x <= hi), g, 0.0), np.where((x < lo) & (lo < hi), g, 0.0),
+            np.where((x > hi) | (hi < lo), g, 0.0))
+
+
 OPS: dict[str, Op] = _rows(
     # ---- operators, loosest first
     Op("add", "broadcast", "{0} + {1}", ADD, (ADD, ADD + 1), 2, "+", 1, elementwise=True, affine=True,
@@ -175,6 +243,17 @@ OPS: dict[str, Op] = _rows(
     Op("pow", "broadcast", "{0} ** {1}", POW, (POW + 1, UNARY), 2, "^", 5, elementwise=True,
        numpy=(lambda a, b: a ** b, _pow_backward),
        c=C("pow({0}, {1})", ("{g} * {1} * pow({0}, {1} - 1.0)", "{g} * {y} * log({0} > 0.0 ? {0} : 1.0)"))),
+    # ---- postfix, tightest: a matrix's transpose; a vector's units start … stop (node attributes, from 1,
+    # both included). Not 'affine' for the drawing: it folds a transpose into W's edges itself (diagram_units)
+    # and draws a slice as units wired through. The NumPy and C rules of indexing are in the tape and
+    # ccode (by shape: they need the node's start and stop).
+    Op("transpose", "transpose", "{0}.T", ATOM, (ATOM,), 1, "ᵀ", 6,
+       numpy=(lambda a: np.swapaxes(a, -1, -2), lambda g, a, y: (np.swapaxes(g, -1, -2),)),
+       doc="the transpose of a matrix: Wᵀ or W'"),
+    Op("index", "index", "{0}[..., {first}]", ATOM, (ATOM,), 1, "[{start}]", 6, wiring="pick",
+       doc="one unit of a vector, counted from 1: x[2]"),
+    Op("slice", "slice", "{0}[..., {first}:{stop}]", ATOM, (ATOM,), 1, "[{start}:{stop}]", 6, wiring="pick",
+       doc="units start … stop of a vector, both included: x[2:4]"),
     # ---- built-in functions: name, PyTorch, (C forward, C backward), NumPy forward, NumPy backward
     _unary("identity", "{0}", ("{0}", "{g}"), lambda x: x, lambda g, x, y: g, "the value itself", affine=True),
     _unary("linear", "{0}", ("{0}", "{g}"), lambda x: x, lambda g, x, y: g, "the value itself (nnet's linout)",
@@ -225,8 +304,56 @@ OPS: dict[str, Op] = _rows(
            lambda g, x, y: g * 0.5 / y),
     _unary("square", "torch.square({0})", ("{0} * {0}", "{g} * 2.0 * {0}"), lambda x: np.square(x),
            lambda g, x, y: g * 2.0 * x),
+    # Active in training mode only (module.train()); in eval mode the identity.
+    Op("dropout", "same", "F.dropout({0}, {1}, self.training)", arity=2, elementwise=True, numbers=((1, 0.0, 1.0),),
+       random=True, doc="zeroes each unit with probability p in training (scaling the rest by 1/(1-p))"),
     Op("concat", "concat", "torch.cat([{all}], dim=-1)", arity=None, wiring="gather",
        doc="joins scalars and vectors into one vector"),
+    # ---- reductions over a vector's units: one scalar per sample. On a scalar there is nothing to
+    # reduce: each is the row its `scalar` names (the value itself; for norm its absolute value).
+    Op("sum", "reduce", "{0}.sum(-1)", operands=(ATOM,), wiring="all", scalar="identity",
+       numpy=(lambda x: x.sum(-1, keepdims=True), lambda g, x, y: (_spread(g, x),)),
+       c=C("*{y} = sp_sum({0}, {n0});", ("sp_spread({g}, {g0}, {n0}, 1.0);",), per_unit=False),
+       doc="the sum of a vector's units"),
+    Op("mean", "reduce", "{0}.mean(-1)", operands=(ATOM,), wiring="all", scalar="identity",
+       numpy=(lambda x: x.mean(-1, keepdims=True), lambda g, x, y: (_spread(g / x.shape[-1], x),)),
+       c=C("*{y} = sp_sum({0}, {n0}) / {n0};", ("sp_spread({g}, {g0}, {n0}, {n0});",), per_unit=False),
+       doc="the mean of a vector's units"),
+    # amax/amin rather than max/min(dim): their gradient is defined at ties (shared evenly)
+    Op("max", "reduce", "{0}.amax(-1)", operands=(ATOM,), wiring="all", scalar="identity",
+       numpy=(lambda x: x.max(-1, keepdims=True), _extreme_backward),
+       c=C("*{y} = sp_max({0}, {n0});", ("sp_extreme_grad({0}, {y}, {g}, {g0}, {n0});",), per_unit=False),
+       doc="the largest of a vector's units"),
+    Op("min", "reduce", "{0}.amin(-1)", operands=(ATOM,), wiring="all", scalar="identity",
+       numpy=(lambda x: x.min(-1, keepdims=True), _extreme_backward),
+       c=C("*{y} = sp_min({0}, {n0});", ("sp_extreme_grad({0}, {y}, {g}, {g0}, {n0});",), per_unit=False),
+       doc="the smallest of a vector's units"),
+    Op("norm", "reduce", "torch.linalg.vector_norm({0}, dim=-1)", wiring="all", scalar="abs",
+       numpy=(lambda x: np.sqrt(np.square(x).sum(-1, keepdims=True)), _norm_backward),
+       c=C("*{y} = sp_norm({0}, {n0});", ("sp_norm_grad({0}, {y}, {g}, {g0}, {n0});",), per_unit=False),
+       doc="the Euclidean length of a vector"),
+    # No gain or bias of its own: the spec writes them, g * layer_norm(h) + b.
+    Op("layer_norm", "vector", "F.layer_norm({0}, ({n},))", wiring="all",
+       numpy=(_layer_norm, _layer_norm_backward),
+       c=C("sp_layer_norm({0}, {y}, {n});", ("sp_layer_norm_grad({0}, {y}, {g}, {g0}, {n});",), per_unit=False),
+       doc="(h - mean) / sqrt(variance + 1e-5) over a vector's units, as F.layer_norm"),
+    # ---- elementwise functions of several values, broadcasting as + does
+    Op("maximum", "broadcast", "torch.maximum({0}, {1})", arity=2, elementwise=True, tensors="all",
+       numpy=(lambda a, b: np.maximum(a, b), _maximum_backward),
+       c=C("sp_maximum({0}, {1})", ("({0} > {1} ? {g} : {0} == {1} ? 0.5 * {g} : 0.0)",
+                                   "({1} > {0} ? {g} : {0} == {1} ? 0.5 * {g} : 0.0)")),
+       doc="the larger of two values, unit by unit"),
+    Op("minimum", "broadcast", "torch.minimum({0}, {1})", arity=2, elementwise=True, tensors="all",
+       numpy=(lambda a, b: np.minimum(a, b), _minimum_backward),
+       c=C("sp_minimum({0}, {1})", ("({0} < {1} ? {g} : {0} == {1} ? 0.5 * {g} : 0.0)",
+                                   "({1} < {0} ? {g} : {0} == {1} ? 0.5 * {g} : 0.0)")),
+       doc="the smaller of two values, unit by unit"),
+    Op("clamp", "broadcast", "torch.clamp({0}, {1}, {2})", arity=3, elementwise=True, tensors="mixed",
+       numpy=(lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi), _clamp_backward),
+       c=C("sp_minimum(sp_maximum({0}, {1}), {2})",
+           ("({0} >= {1} && {0} <= {2} ? {g} : 0.0)", "({0} < {1} && {1} < {2} ? {g} : 0.0)",
+            "({0} > {2} || {2} < {1} ? {g} : 0.0)")),
+       doc="x held within [lo, hi], unit by unit (hi where lo > hi, as torch.clamp)"),
 )
 
 FUNCTIONS: dict[str, Op] = {name: op for name, op in OPS.items() if op.called}

@@ -15,9 +15,9 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from .ops import BINARY_OPERATORS
-from .errors import LimitError, ReservedNameError, Span, SpecError, SpecSyntaxError
+from .errors import IndexRangeError, LimitError, ReservedNameError, Span, SpecError, SpecSyntaxError
 
-KEYWORDS = frozenset({"input", "output", "param", "def", "init"})
+KEYWORDS = frozenset({"input", "output", "param", "fixed", "def", "init"})
 # Each stage walks an expression recursively; this keeps every walk far inside Python's recursion limit.
 MAX_NESTING = 200
 CONSTANTS = {"pi": 3.141592653589793, "e": 2.718281828459045}
@@ -97,7 +97,20 @@ class Call(Node):
     __slots__ = ('func', 'args', 'span')
 
 
-Expr = Union[Num, Name, BinOp, Neg, Call]
+class Transpose(Node):
+    """operand: Expr (written ``Wᵀ`` or ``W'``); span: Span"""
+
+    __slots__ = ('operand', 'span')
+
+
+class Index(Node):
+    """operand: Expr; start: Num; stop: Num | None (None: one unit, ``x[2]``; else the slice ``x[2:4]``,
+    both ends included); span: Span. Indices count from 1 and are whole numbers (checked here)."""
+
+    __slots__ = ('operand', 'start', 'stop', 'span')
+
+
+Expr = Union[Num, Name, BinOp, Neg, Call, Transpose, Index]
 
 
 class Decl(Node):
@@ -124,14 +137,26 @@ class ParamDecl(Node):
     __slots__ = ('decls', 'span')
 
 
+class FixedDecl(Node):
+    """decls: tuple[Decl, ...]; span: Span. Values the module holds but training never changes."""
+
+    __slots__ = ('decls', 'span')
+
+
 class Def(Node):
     """name: Name; params: tuple[Name, ...]; body: Expr; span: Span"""
 
     __slots__ = ('name', 'params', 'body', 'span')
 
 
+class Array(Node):
+    """items: tuple of Expr or Array (a row of a matrix); span: Span. Numbers written out in an init line."""
+
+    __slots__ = ('items', 'span')
+
+
 class Init(Node):
-    """name: Name; dist: Expr; span: Span"""
+    """name: Name; dist: Expr or Array; span: Span"""
 
     __slots__ = ('name', 'dist', 'span')
 
@@ -142,7 +167,7 @@ class Assign(Node):
     __slots__ = ('target', 'expr', 'span')
 
 
-Statement = Union[InputDecl, OutputDecl, ParamDecl, Def, Init, Assign]
+Statement = Union[InputDecl, OutputDecl, ParamDecl, FixedDecl, Def, Init, Assign]
 
 
 class Program(Node):
@@ -157,7 +182,7 @@ def walk(expr: Expr):
     if isinstance(expr, BinOp):
         yield from walk(expr.left)
         yield from walk(expr.right)
-    elif isinstance(expr, Neg):
+    elif isinstance(expr, (Neg, Transpose, Index)):  # an index's numbers are not values: not yielded
         yield from walk(expr.operand)
     elif isinstance(expr, Call):  # the function's name is not a value, so it is not yielded
         for arg in expr.args:
@@ -249,6 +274,9 @@ class _ToAst(Transformer):
     def param_decl(self, children):
         return ParamDecl(*self._decls(children))
 
+    def fixed_decl(self, children):
+        return FixedDecl(*self._decls(children))
+
     def decl(self, children):
         name, dims = children
         sizes, end = dims if dims is not None else (None, name)
@@ -275,6 +303,10 @@ class _ToAst(Transformer):
         span = self._span(keyword, dist)
         return Init(self._name(name), self._statement_expr(dist, span), span)
 
+    def array(self, children):
+        opening, *items, closing = children
+        return Array(tuple(_unwrap(item) for item in items), self._span(opening, closing))
+
     def assign(self, children):
         name, dims, expr = children
         sizes, end = dims if dims is not None else (None, name)
@@ -299,6 +331,26 @@ class _ToAst(Transformer):
         node = Call(_not_keyword(self._name(func)), tuple(_unwrap(a) for a in args), self._span(func, closing))
         return self._expr(node, *args)
 
+    def transpose(self, children):
+        operand, mark = children
+        return self._expr(Transpose(_unwrap(operand), self._span(operand, mark)), operand)
+
+    def bound(self, children):
+        minus, token = children
+        text = ("-" if minus is not None else "") + str(token)
+        return Num(float(text), text, self._span(minus if minus is not None else token, token))
+
+    def index(self, children):
+        operand, _, start, _, stop, closing = children
+        for bound in (start, stop):
+            if bound is not None:
+                _check_index(bound)
+        if stop is not None and stop.value < start.value:
+            raise IndexRangeError(f"the slice {start.text}:{stop.text} runs backwards: a slice is first:last "
+                                  f"with first ≤ last, both included (e.g. {stop.text}:{start.text})",
+                                  self._span(start, stop))
+        return self._expr(Index(_unwrap(operand), start, stop, self._span(operand, closing)), operand)
+
     def paren(self, children):
         opening, expr, closing = children
         return _Paren(_unwrap(expr), self._span(opening, closing))
@@ -320,6 +372,16 @@ for _op in BINARY_OPERATORS:
     setattr(_ToAst, _op, _binop(_op))
 
 
+def _check_index(bound: Num) -> None:
+    """Indices are whole numbers from 1, as the units are numbered (x[1] … x[n])."""
+    if not bound.text.lstrip("-").isdigit():
+        raise IndexRangeError(f"an index is a whole number, not {bound.text}: the units of a vector [n] are "
+                              "numbered 1 … n", bound.span)
+    if bound.value < 1:
+        raise IndexRangeError(f"{bound.text} is not an index: indices count from 1, so the units of a vector [n] "
+                              "are 1 … n", bound.span)
+
+
 def _not_keyword(name: Name) -> Name:
     # The contextual lexer reads a keyword as a NAME where no keyword fits; refuse it here.
     if name.id in KEYWORDS:
@@ -339,7 +401,7 @@ _TOKEN_WORDS = {
     "NAME": "a name", "NUMBER": "a number", "_NL": "end of line", "$END": "end of file",
     "MATMUL": "'·'", "POW": "'^'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'",
     "COMMA": "','", "EQUAL": "'='", "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'",
-    "SEMICOLON": "';'",
+    "SEMICOLON": "';'", "COLON": "':'", "TRANSPOSE": "'ᵀ'",
 }
 
 
@@ -377,13 +439,30 @@ def _syntax_error(err: UnexpectedInput, file: str, source: str) -> SpecError:
             found, width = f"{kind}'{token}'", max(1, len(str(token)))
         expected = sorted({_describe(t) for t in (err.expected or ()) if not t.startswith("__")})
         message = f"unexpected {found}"
-        if isinstance(err, UnexpectedToken) and token is not None and token.type in {"INPUT", "OUTPUT", "PARAM",
-                                                                                    "DEF", "INIT"}:
+        if isinstance(err, UnexpectedToken) and token is not None and token.type in _KEYWORD_TOKENS:
             message = f"'{token}' is a keyword and cannot be used here"
         elif expected:
             message += "; expected " + (", ".join(expected[:-1]) + " or " + expected[-1]
                                         if len(expected) > 1 else expected[0])
-    return SpecSyntaxError(message, Span(file, line, column, line, column + width), source=source)
+    return SpecSyntaxError(message, Span(file, line, column, line, column + width), source=source,
+                           notes=_capitalised_keyword(err, file, source))
+
+
+def _capitalised_keyword(err: UnexpectedInput, file: str, source: str) -> tuple:
+    """`Input x`, `Param W[2, 3]`: a statement that starts with a keyword in capitals reads as a name
+    followed by another; the note says keywords are lower case."""
+    if not isinstance(err, UnexpectedToken) or err.token.type != "NAME":
+        return ()
+    previous = (err.token_history or [None])[-1]
+    if previous is None or previous.type != "NAME" or str(previous) == str(previous).lower() \
+            or str(previous).lower() not in KEYWORDS:
+        return ()
+    before = source.splitlines()[previous.line - 1][:previous.column - 1].strip()
+    if before and not before.endswith(";"):  # the word does not start a statement
+        return ()
+    word = str(previous).lower()
+    return ((f"keywords are lower case: write '{word}'",
+             Span(file, previous.line, previous.column, previous.end_line, previous.end_column)),)
 
 
 def parse_program(source: str, file: str = "<spec>") -> Program:

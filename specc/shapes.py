@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .errors import ShapeError, SizeConflictError, Span, UndeterminedSizeError
+from .errors import IndexRangeError, ShapeError, SizeConflictError, Span, UndeterminedSizeError
 from .ir import Graph
 from .ops import OPS
 
@@ -39,14 +39,16 @@ SCALAR, VECTOR, MATRIX = "scalar", "vector", "matrix"
 
 
 class Term:
-    """A shape variable: ``kind`` is None until something decides it."""
+    """A shape variable: ``kind`` is None until something decides it. A *flexible* one (a named
+    constant's, ``c = 1``) is a scalar unless a use needs a vector (see :meth:`Unifier.constant`)."""
 
-    __slots__ = ("parent", "kind", "sizes")
+    __slots__ = ("parent", "kind", "sizes", "flexible")
 
-    def __init__(self, kind: str | None = None, sizes: tuple[Size, ...] = ()):
+    def __init__(self, kind: str | None = None, sizes: tuple[Size, ...] = (), flexible: bool = False):
         self.parent: Term | None = None
         self.kind = kind
         self.sizes = sizes
+        self.flexible = flexible
 
     def root(self) -> "Term":
         node = self
@@ -66,6 +68,15 @@ class Unifier:
     """Holds the variables of one spec; methods raise positioned errors."""
 
     sums: list[tuple[Size, list[Size], Span]] = field(default_factory=list)
+    bounds: list[tuple[Size, dict]] = field(default_factory=list)  # (a vector's size, the node indexing it)
+    # A constant broadcast into a value: if the constant ends a vector, so must the value (settle_constants).
+    links: list[tuple[Term, Term, Span | None, str]] = field(default_factory=list)
+    units: list[tuple[Term, Size, Span | None]] = field(default_factory=list)  # a constant's units in a concat
+    terms: dict[str, Term] = field(default_factory=dict)  # each node's term, once infer has run
+    # Provenance for `specc explain` (None: not kept): (size, origin, where, what) when a bind gives a
+    # size its number, (size, other size, where, what) when two sizes are made one, (term, term, where,
+    # what) when an undetermined term takes another's shape.
+    trace: list | None = None
 
     # ------------------------------------------------------------ constructors
     def unknown(self) -> Term:
@@ -79,6 +90,13 @@ class Unifier:
 
     def matrix(self) -> Term:
         return Term(MATRIX, (Size(), Size()))
+
+    def constant(self) -> Term:
+        """A named constant's shape (``c = 1``): a scalar that broadcasts, unless a use needs a vector —
+        either side of ``·``, a function of a vector (softmax), an ``output c[n]`` line — which gives it
+        that vector's size. An elementwise partner or a concat does not decide it (there it broadcasts,
+        or counts one unit)."""
+        return Term(flexible=True)
 
     def fixed(self, dims: tuple[int, ...], origin: Origin) -> Term:
         """A term for declared dims: () scalar, (n,) vector, (m, n) matrix."""
@@ -96,6 +114,8 @@ class Unifier:
         root = size.root()
         if root.value is None:
             root.value, root.origin = value, origin
+            if self.trace is not None:
+                self.trace.append((size, origin, where, what))
         elif root.value != value:
             self._conflict(what, where, (root.value, root.origin), (value, origin))
 
@@ -108,6 +128,8 @@ class Unifier:
         if ra.value is None:
             ra, rb = rb, ra
         rb.parent = ra  # keep the root that carries a value (and its origin)
+        if self.trace is not None:
+            self.trace.append((a, b, where, what))
 
     @staticmethod
     def _conflict(what: str, where: Span | None, first: tuple[int, Origin | None],
@@ -126,9 +148,14 @@ class Unifier:
             return ra
         if ra.kind is None:
             ra.parent = rb
+            rb.flexible = rb.flexible and ra.flexible  # equal to a plain unknown: no longer free to broadcast
+            if self.trace is not None:  # the unknown takes its partner's shape here
+                self.trace.append((ra, rb, where, what))
             return rb
         if rb.kind is None:
             rb.parent = ra
+            if self.trace is not None:
+                self.trace.append((rb, ra, where, what))
             return ra
         if ra.kind != rb.kind:
             raise ShapeError(f"{what}: {_rank_word(ra)} here but {_rank_word(rb)} there", where)
@@ -140,6 +167,8 @@ class Unifier:
     def elementwise(self, a: Term, b: Term, where: Span | None, what: str) -> Term:
         """``a + b`` and friends: scalars broadcast; an undetermined side takes its partner's shape."""
         ra, rb = a.root(), b.root()
+        if _flexible(ra) or _flexible(rb):
+            return self._broadcast_constant(ra, rb, where, what)
         if ra.kind is None or rb.kind is None or ra.kind == rb.kind:
             return self.unify(ra, rb, where, what)
         if SCALAR in (ra.kind, rb.kind):
@@ -147,11 +176,49 @@ class Unifier:
         raise ShapeError(f"{what} needs operands of one kind or a scalar; got {_rank_word(ra)} and "
                          f"{_rank_word(rb)} (use · for a matrix product)", where)
 
+    def _broadcast_constant(self, ra: Term, rb: Term, where: Span | None, what: str) -> Term:
+        """A constant still free to be a scalar meets a partner: the result is shaped as the partner (or,
+        beside a scalar, as the constant); :meth:`settle_constants` checks it once the constant is decided."""
+        if _flexible(ra) and _flexible(rb):
+            result = self.constant()
+            self.links += [(ra, result, where, what), (rb, result, where, what)]
+            return result
+        constant, other = (ra, rb) if _flexible(ra) else (rb, ra)
+        if other.kind == SCALAR:
+            return constant
+        self.links.append((constant, other, where, what))
+        return other
+
+    def settle_constants(self) -> None:
+        """After every use: a constant that became a vector makes each value it was broadcast into that
+        vector (sizes must agree); an undecided one stays a scalar, one unit in a concat."""
+        changed = True
+        while changed:
+            changed = False
+            for constant, other, where, what in self.links:
+                rc, ro = constant.root(), other.root()
+                if rc.kind is None or rc is ro:
+                    continue
+                if ro.kind == SCALAR:
+                    raise ShapeError(f"{what}: the constant is {_rank_word(rc)} here, which makes the result "
+                                     "one, but the result is used as a scalar; give the constant a size or use "
+                                     "two constants", where)
+                self.unify(ro, rc, where, what)
+                changed = True
+        for constant, size, where in self.units:
+            root = constant.root()
+            if root.kind == VECTOR:
+                self.unify_sizes(size, root.sizes[0], where, "concat")
+            elif root.kind == MATRIX:
+                raise ShapeError("concat joins scalars and vectors, not matrices", where)
+            else:
+                self.bind(size, 1, ("a scalar", where), where, "concat")
+
     def product(self, a: Term, b: Term, where: Span | None, what: str) -> Term:
         """``A·v``: matrix [m, n] by vector [n] is a vector [m]; vector · vector is their dot product."""
         ra = a.root()
-        if ra.kind is None:
-            self.unify(ra, self.matrix(), where, what)
+        if ra.kind is None:  # a constant on the left is a vector (a dot product), never a matrix
+            self.unify(ra, self.vector() if ra.flexible else self.matrix(), where, what)
             ra = ra.root()
         rb = b.root()
         if ra.kind == SCALAR:
@@ -172,6 +239,10 @@ class Unifier:
         sizes = []
         for part in parts:
             root = part.root()
+            if _flexible(root):  # one unit, unless another use makes the constant a vector
+                sizes.append(Size())
+                self.units.append((root, sizes[-1], where))
+                continue
             if root.kind is None:
                 self.unify(root, self.vector(), where, "concat")
                 root = root.root()
@@ -213,47 +284,113 @@ class Unifier:
                     changed = True
 
 
+def _flexible(root: Term) -> bool:
+    return root.flexible and root.kind is None
+
+
 # ---------------------------------------------------------------- shape rules of the operation table
-def _same(u: Unifier, args: list[Term], where: Span | None, what: str, name: str) -> Term:
+# A rule gets the unifier, the operands' terms, where to point and what to call the operation in a
+# message, the row's name, and the node's attributes (indexing reads its start and stop there).
+def _same(u: Unifier, args: list[Term], where: Span | None, what: str, name: str, attrs: dict) -> Term:
     return args[0]
 
 
-def _vector(u: Unifier, args: list[Term], where: Span | None, what: str, name: str) -> Term:
+def _vector(u: Unifier, args: list[Term], where: Span | None, what: str, name: str, attrs: dict) -> Term:
     if args[0].root().kind == SCALAR:
         raise ShapeError(f"'{name}' needs a vector; {what} is a scalar", where)
     return u.unify(args[0], u.vector(), where, what)
 
 
-RULES: dict[str, Callable[[Unifier, list[Term], Span | None, str, str], Term]] = {
-    "broadcast": lambda u, args, where, what, name: u.elementwise(args[0], args[1], where, what),
+def _broadcast(u: Unifier, args: list[Term], where: Span | None, what: str, name: str, attrs: dict) -> Term:
+    """``a + b``, ``maximum(a, b)``, ``clamp(x, lo, hi)``: the operands pairwise, as ``+`` meets them."""
+    term = args[0]
+    for arg in args[1:]:
+        term = u.elementwise(term, arg, where, what)
+    return term
+
+
+def _reduce(u: Unifier, args: list[Term], where: Span | None, what: str, name: str, attrs: dict) -> Term:
+    """``sum(v)`` and friends: a vector's units to one scalar. A scalar is its own reduction; an operand
+    nothing has decided yet is taken for a vector (as softmax takes it): reducing it is why it is there."""
+    root = args[0].root()
+    if root.kind == MATRIX:
+        dims = [s.root().value for s in root.sizes]
+        shown = f" {dims}" if None not in dims else ""
+        raise ShapeError(f"'{name}' reduces the units of a vector (or a scalar) to one number; the operand "
+                         f"of {what} is a matrix{shown}", where)
+    if root.kind is None:
+        u.unify(root, u.vector(), where, what)
+    return u.scalar()
+
+
+def _transpose(u: Unifier, args: list[Term], where: Span | None, what: str, name: str, attrs: dict) -> Term:
+    """Wᵀ of a matrix [m, n] is [n, m] over the same two sizes, so either use of W tells both."""
+    root = args[0].root()
+    if root.kind in (SCALAR, VECTOR):
+        hint = "a scalar is its own transpose: drop the ᵀ" if root.kind == SCALAR else \
+            "a vector is one sample's units, with no orientation: a dot product is written w·h, with no ᵀ"
+        raise ShapeError(f"{what} transposes {_rank_word(root)}; only a matrix has a transpose ({hint})", where)
+    root = u.unify(root, u.matrix(), where, what)
+    rows, columns = root.sizes
+    return Term(MATRIX, (columns, rows))
+
+
+def _pick(u: Unifier, args: list[Term], where: Span | None, what: str, name: str, attrs: dict) -> Term:
+    """x[2] is a scalar and x[2:4] a vector of 3 units; x must be a vector of at least 4 (checked once
+    every size is known, by :func:`_check_bounds`)."""
+    root = args[0].root()
+    if root.kind in (SCALAR, MATRIX):
+        hint = "; index a product instead, e.g. (W·x)[2]" if root.kind == MATRIX else ""
+        raise ShapeError(f"{what} indexes {_rank_word(root)}; only a vector has units to index{hint}", where)
+    root = u.unify(root, u.vector(), where, what)
+    u.bounds.append((root.sizes[0], attrs))
+    if name == "index":
+        return u.scalar()
+    return u.fixed((attrs["stop"] - attrs["start"] + 1,), (f"the slice {what}", where))
+
+
+RULES: dict[str, Callable[[Unifier, list[Term], Span | None, str, str, dict], Term]] = {
+    "broadcast": _broadcast,
     "same": _same,
     "vector": _vector,
-    "product": lambda u, args, where, what, name: u.product(args[0], args[1], where, what),
-    "concat": lambda u, args, where, what, name: u.concat(args, where),
+    "reduce": _reduce,
+    "product": lambda u, args, where, what, name, attrs: u.product(args[0], args[1], where, what),
+    "concat": lambda u, args, where, what, name, attrs: u.concat(args, where),
+    "transpose": _transpose,
+    "index": _pick,
+    "slice": _pick,
 }
 
 
-def infer(graph: Graph, outputs: list[tuple[str, tuple[int, ...] | None, Span]]) -> None:
+def infer(graph: Graph, outputs: list[tuple[str, tuple[int, ...] | None, Span]],
+          unifier: Unifier | None = None) -> None:
     """Give every node of ``graph`` its ``shape`` and ``batched`` attributes, or raise a positioned error.
 
-    ``outputs``: (name, declared dims or None, where) of each output.
+    ``outputs``: (name, declared dims or None, where) of each output. ``unifier``: one the caller
+    keeps, with each node's term in ``unifier.terms`` afterwards (``specc explain``).
     """
-    unifier = Unifier()
-    terms: dict[str, Term] = {}
+    unifier = Unifier() if unifier is None else unifier
+    terms = unifier.terms
+    constant: set[str] = set()  # values computed from numbers alone
     order = graph.topological()
     for node in order:
         attrs = graph.nodes[node]
         kind = attrs["kind"]
-        if kind in ("input", "param"):
+        if kind in ("input", "param", "fixed"):
             dims = attrs.get("dims")
             terms[node] = unifier.unknown() if dims is None else \
                 unifier.fixed(dims, (f"'{_decl_text(node, dims, kind)}'", attrs["span"]))
         elif kind == "const":
             terms[node] = unifier.scalar()
+            constant.add(node)
         elif kind == "op":
             what = f"'{attrs.get('label') or node}'"
             op, where = attrs["op"], attrs.get("expr_span", attrs["span"])
-            term = RULES[OPS[op].shape](unifier, [terms[a] for a in attrs["args"]], where, what, op)
+            term = RULES[OPS[op].shape](unifier, [terms[a] for a in attrs["args"]], where, what, op, attrs)
+            if all(a in constant for a in attrs["args"]) and not getattr(OPS[op], "random", False):
+                constant.add(node)
+                if attrs["name"]:
+                    term = _named_constant(unifier, node, attrs, term)
             if attrs.get("dims") is not None:
                 if term.root().kind == SCALAR:
                     raise ShapeError(f"'{node}' is declared with size {list(attrs['dims'])} but its value "
@@ -266,7 +403,9 @@ def infer(graph: Graph, outputs: list[tuple[str, tuple[int, ...] | None, Span]])
         if dims is not None:
             declared = unifier.fixed(dims, (f"'output {_decl_text(name, dims, 'output')}'", where))
             unifier.unify(terms[name], declared, where, f"output '{name}'")
+    unifier.settle_constants()
     unifier.solve_sums()
+    _check_bounds(graph, unifier)
     for node in order:
         root = terms[node].root()
         if root.kind is None:
@@ -277,11 +416,42 @@ def infer(graph: Graph, outputs: list[tuple[str, tuple[int, ...] | None, Span]])
         attrs["batched"] = attrs["kind"] == "input" or any(graph.nodes[a]["batched"] for a in attrs.get("args", ()))
 
 
+def _named_constant(unifier: Unifier, node: str, attrs: dict, term: Term) -> Term:
+    """``h0[4] = 0``, ``ones = 1``: a named constant whose value is a scalar broadcasts to its declared
+    size, or to the size its uses need (:meth:`Unifier.constant`); a vector value keeps its own shape."""
+    root = term.root()
+    if root.kind != SCALAR and not _flexible(root):
+        return term
+    dims = attrs.get("dims")
+    own = unifier.constant() if dims is None else \
+        unifier.fixed(dims, (f"'{_decl_text(node, dims, 'op')}'", attrs["span"]))
+    if root.kind is None:  # computed from another constant, which may itself become a vector
+        unifier.links.append((root, own, attrs.get("expr_span"), f"'{node}'"))
+    return own
+
+
+def _check_bounds(graph: Graph, unifier: Unifier) -> None:
+    """Every index within its vector's units, 1 … n, now that the sizes are known (an unknown one is
+    reported as undetermined later)."""
+    for size, attrs in unifier.bounds:
+        root = size.root()
+        units, start, stop = root.value, attrs["start"], attrs["stop"]
+        if units is None or stop <= units:
+            continue
+        operand = graph.nodes[attrs["args"][0]]
+        what = operand.get("name") if operand["kind"] != "const" and operand.get("name") else operand.get("label")
+        written = f"index {start}" if attrs["op"] == "index" else f"slice {start}:{stop}"
+        allowed = "so the only index is 1" if units == 1 else f"so indices are 1 … {units}"
+        notes = ((f"size {units} comes from {root.origin[0]}", root.origin[1]),) if root.origin else ()
+        raise IndexRangeError(f"{written} is out of range: '{what}' has {units} unit{'s' * (units != 1)}, {allowed}",
+                              attrs["bound_spans"][0 if start > units else 1], notes=notes)
+
+
 def _settle(graph: Graph, terms: dict[str, Term]) -> None:
     """Write each node's final shape; the first undetermined one (named nodes first) is an error."""
     def position(node):
         span = graph.nodes[node]["span"]
-        return graph.nodes[node]["kind"] == "param", span.line, span.column
+        return graph.nodes[node]["kind"] in ("param", "fixed"), span.line, span.column
 
     shapes = {node: concrete(term) for node, term in terms.items()}
     undetermined = [n for n in graph if None in shapes[n]]
@@ -293,6 +463,10 @@ def _settle(graph: Graph, terms: dict[str, Term]) -> None:
             dims = ", ".join("N" if s is None else str(s) for s in shape)
             raise UndeterminedSizeError(f"the shape of parameter '{node}' is not determined by its uses; "
                                         f"declare it, e.g. 'param {node}[{dims}]'", attrs["span"])
+        if attrs["kind"] == "fixed":
+            dims = ", ".join("N" if s is None else str(s) for s in shape)
+            raise UndeterminedSizeError(f"the shape of fixed value '{node}' is not determined by its uses; "
+                                        f"declare it, e.g. 'fixed {node}[{dims}]'", attrs["span"])
         if attrs["name"]:
             raise UndeterminedSizeError(f"the size of '{node}' is not determined by anything; give it "
                                         f"one, e.g. '{node}[N] = …'", attrs["span"])
@@ -308,7 +482,7 @@ def _settle(graph: Graph, terms: dict[str, Term]) -> None:
 
 
 def _decl_text(name: str, dims, kind: str) -> str:
-    prefix = {"param": "param ", "input": "input "}.get(kind, "")
+    prefix = {"param": "param ", "input": "input ", "fixed": "fixed "}.get(kind, "")
     return f"{prefix}{name}[{', '.join(map(str, dims))}]" if dims else f"{prefix}{name}"
 
 

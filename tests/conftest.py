@@ -56,7 +56,7 @@ _RUNNER = textwrap.dedent('''
         spec = importlib.util.spec_from_file_location(f"generated_{i}", f"{folder}/generated_{i}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        model = getattr(module, case["class"])().double()
+        model = getattr(module, case["class"])().double().eval()  # dropout: the identity
         model.load_state_dict(case["state"])
         out = model(*case["args"], **case["kwargs"])
         results.append({"keys": list(model.state_dict()), "fields": getattr(type(out), "_fields", None),

@@ -72,7 +72,7 @@ def test_value_and_gradient_match_autograd(name, spec, loss, decay):
 
 def test_every_operation_has_c_rules_or_a_shape_rule_here():
     from specc.train.ccode import _BY_SHAPE
-    assert all(op.c is not None or op.shape in _BY_SHAPE for op in OPS.values())
+    assert all(op.c is not None or op.shape in _BY_SHAPE for op in OPS.values() if not op.random)
     text = "input x[2]\ny[2] = " + " + ".join(f"{name}(W·x)" for name, op in OPS.items()
                                                if op.called and op.arity == 1 and name not in ("log", "sqrt")) + "\n"
     graph = specc.graph(text)
@@ -86,6 +86,7 @@ def test_every_operation_has_c_rules_or_a_shape_rule_here():
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.large_base_example])
+@pytest.mark.filterwarnings("ignore::specc.errors.SpecDiagnostic")  # random specs: dead code, look-alike names
 @given(specs(), st.integers(0, 2 ** 16))
 def test_random_specs_gradients_match_autograd(drawn, seed):
     text, _, _ = drawn

@@ -116,6 +116,23 @@ def test_layer_specs_match_nn_sequential(name, reference):
     torch.testing.assert_close(model(x), sequential(x[:, None]), **EXACT)  # x is a scalar input: [B]
 
 
+@parity("dropout_mlp")
+def test_dropout_mlp_matches_nn_sequential_in_both_modes():
+    model = randomise(load64("dropout_mlp.spec"))
+    sequential = layers.dropout_mlp().double()
+    copy_parameters(model, sequential, layers.DROPOUT_NAMES)
+    x = batch(64, 4)
+    for mode in (True, False):
+        model.train(mode)
+        sequential.train(mode)
+        torch.manual_seed(3)  # the same masks: F.dropout and nn.Dropout draw alike, in the same order
+        ours = model(x)
+        torch.manual_seed(3)
+        torch.testing.assert_close(ours, sequential(x), **EXACT)
+    model.train()
+    assert not torch.equal(model(x), model(x))  # training mode: random
+
+
 @parity("residual")
 def test_residual_matches_a_hand_written_module():
     model = randomise(load64("residual.spec"))
@@ -123,6 +140,37 @@ def test_residual_matches_a_hand_written_module():
     copy_parameters(model, reference, layers.RESIDUAL_NAMES)
     u = batch(5, 4)
     torch.testing.assert_close(model(u), reference(u), **EXACT)
+
+
+@parity("tied_autoencoder")
+def test_tied_autoencoder_matches_a_module_with_one_w_used_twice():
+    model = randomise(load64("tied_autoencoder.spec"))
+    reference = layers.TiedAutoencoder().double()
+    assert [n for n, _ in model.named_parameters()] == ["W", "b", "c"]  # W once, though used twice
+    copy_parameters(model, reference, {"W": "W", "b": "b", "c": "c"})
+    x = batch(6, 8)
+    torch.testing.assert_close(model(x), reference(x), **EXACT)
+
+
+@parity("layer_norm_residual")
+def test_layer_norm_residual_matches_linear_linear_and_nn_layer_norm():
+    model = randomise(load64("layer_norm_residual.spec"))  # the gain and bias too, not LayerNorm's 1 and 0
+    reference = layers.LayerNormResidual().double()
+    copy_parameters(model, reference, layers.LAYER_NORM_NAMES)
+    x = batch(16, 8)
+    torch.testing.assert_close(model(x), reference(x), **EXACT)
+
+
+@parity("input_scaled")
+def test_input_scaled_matches_a_module_with_registered_buffers():
+    model = randomise(load64("input_scaled.spec"))
+    reference = layers.InputScaled().double()
+    copy_parameters(model, reference, layers.INPUT_SCALED_NAMES)
+    assert [n for n, _ in model.named_parameters()] == ["W1", "b1", "w2", "b2"]  # mu, sd: buffers, not trained
+    assert [n for n, _ in model.named_buffers()] == ["mu", "sd"]
+    torch.testing.assert_close((model.mu, model.sd), (reference.mean, reference.scale), **EXACT)
+    x = batch(10, 3)
+    torch.testing.assert_close(model(x), reference(x), **EXACT)
 
 
 def test_every_bundled_spec_has_a_parity_test():
@@ -134,14 +182,14 @@ def _standalone_agrees(run_standalone, sources):
     """Load each spec with specc and as a generated file in a `python -I` without specc; compare."""
     models, cases = [], []
     for source in sources:
-        model = randomise(specc.load(source).double())
+        model = randomise(specc.load(source).double()).eval()  # dropout: the identity
         graph = specc.graph(source)
         models.append((model, graph))
         cases.append({"source": specc.to_source(source), "class": type(model).__name__,
                       "state": model.state_dict(), "args": example_inputs(graph)})
     results = run_standalone(cases)
     for (model, graph), case, result in zip(models, cases, results, strict=True):
-        assert result["keys"] == list(model.state_dict()) == graph.graph["params"]
+        assert result["keys"] == list(model.state_dict()) == graph.graph["params"] + graph.graph["fixed"]
         assert result["parameters"] == graph.graph["params"]
         ours = as_list(model(*case["args"]))
         assert len(ours) == len(result["outputs"]) == len(graph.graph["outputs"])

@@ -20,7 +20,7 @@ import torch
 
 import specc
 from specc.cli import main
-from specc.diagram import connections_list, connections_text, draw, text, write_drawing
+from specc.diagram import SKIP, connections_list, connections_text, draw, text, write_drawing
 from specc.diagram_units import NotDrawable, format_connections, read_units
 from specc.errors import DataError, SpecError
 
@@ -64,8 +64,24 @@ NEURONS = {
               ["x input", "t1 = x^2", "t2 = x^3", "y linear · output"]),
     "legendre": ({"unit input": 1, "unit node": 1, "unit op": 1, "unit output": 1}, {"B1": 1, "B2": 1},
                  {"weight": 5, "wire": 1}, ["x input", "P3_z = c + d*x", "t1 = P3_z^3 (in P3)", "y linear · output"]),
+    "dropout_mlp": ({"unit input": 4, "unit node": 48, "unit output": 3}, {"B1": 16, "B2": 8, "B3": 3},
+                    {"weight": 243, "fixed": 24},
+                    ["x [4] input", "t1 [16] = relu(W1·x + b1)", "h1 [16] dropout", "t2 [8] = relu(W2·h1 + b2)",
+                     "h2 [8] dropout", "y [3] linear · output"]),
+    "tied_autoencoder": ({"unit input": 8, "unit node": 3, "unit output": 8}, {"B1": 3, "B2": 8}, {"weight": 59},
+                         ["x [8] input", "code [3] sigmoid", "xhat [8] sigmoid · output"]),
+    # layer_norm: each of its 8 units wired to all 8 of r (64 wires)
+    "layer_norm_residual": ({"unit input": 8, "unit node": 24, "unit op": 8, "unit output": 8},
+                            {"B1": 16, "B2": 8, "B3": 8}, {"weight": 296, "wire": 64, "skip": 8},
+                            ["x [8] input", "h [16] relu", "r [8] linear", "t1 [8] = layer_norm(r)",
+                             "y [8] linear · output"]),
+    # mu is subtracted (fed by B1, its edges fixed); sd is a column of fixed units the division reads
+    "input_scaled": ({"unit input": 3, "unit fixed": 3, "unit op": 3, "unit node": 8, "unit output": 1},
+                     {"B1": 3, "B2": 5, "B3": 1}, {"weight": 26, "fixed": 9, "wire": 3},
+                     ["x [3] input", "sd [3] fixed value", "t1 [3] = x - mu", "z [3] = t1/sd", "h [5] tanh",
+                      "y linear · output"]),
     "residual": ({"unit input": 4, "unit node": 24, "unit op": 8, "unit output": 3}, {"B1": 8, "B2": 3},
-                 {"weight": 143, "wire": 16, "fixed": 16},
+                 {"weight": 143, "wire": 16, "skip": 8, "fixed": 8},
                  ["u [4] input", "r [8] relu", "t1 [8] = sigmoid(G·r) (in gate)", "t2 [8] = t1*r (in gate)",
                   "s [8] linear", "out [3] log_softmax over the layer · output"]),
 }
@@ -73,6 +89,26 @@ NEURONS = {
 
 def test_every_bundled_spec_has_a_row():
     assert sorted(p.stem for p in SPECS.glob("*.spec")) == sorted(NEURONS)
+
+
+def test_a_constant_term_is_drawn_as_its_number_not_as_a_bias_node():
+    _, nodes, edges = read_back(draw(specc.graph("input x[2]\ng[3] = sigmoid(W·x + b)\ny[3] = 1 - g\n")))
+    assert [plain(n["label"]) for n in of_class(nodes, "bias")] == ["B1"]  # b's bias node only
+    constant = of_class(nodes, "constant")
+    assert [plain(n["label"]) for n in constant] == ["1"]
+    assert sum(e["tail"] is constant[0] for e in edges) == 3
+    assert any("a number of the spec" in line for line in draw(specc.graph("input x\ny = 2 + x*a\n")).source
+               .splitlines() if "label" in line)
+
+
+def test_skip_connections_stand_apart_from_the_mesh():
+    _, _, edges = read_back(draw(SPECS / "layer_norm_residual.spec"))
+    skips = of_class(edges, "skip")
+    assert len(skips) == 8 and {e["color"] for e in skips} == {SKIP}
+    assert all(plain(e["head"]["label"]).startswith("r") and plain(e["tail"]["label"]).startswith("x")
+               for e in skips)  # x → r, past h
+    _, _, plain_net = read_back(draw(SPECS / "two_io.spec"))
+    assert not of_class(plain_net, "skip")
 
 
 @pytest.mark.parametrize("stem", sorted(NEURONS))

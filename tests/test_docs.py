@@ -8,20 +8,21 @@ import pytest
 import torch
 
 import specc
+from specc.lower import graph_of
 
 ROOT = Path(__file__).resolve().parent.parent
 LANGUAGE = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
 _, ERRORS = LANGUAGE.split("\n## Errors\n")
 
 ERROR_EXAMPLES = re.findall(r"### (.+?)\n\n```spec\n(.*?)```\n\n```text\n(.*?)```", ERRORS, re.S)
-GOOD_EXAMPLES = re.findall(r"```spec\n(.*?)```", LANGUAGE.split("\n## Errors\n")[0], re.S)
+GOOD_EXAMPLES = re.findall(r"```spec\n(.*?)```", LANGUAGE.split("\n## Warnings\n")[0], re.S)
 
 
 def test_every_error_class_has_an_example():
     titles = " ".join(title for title, _, _ in ERROR_EXAMPLES)
     for name in ["SpecSyntaxError", "ReservedNameError", "RedefinitionError", "InputAssignmentError",
-                 "UnknownFunctionError", "KindError", "ArityError", "SizeConflictError", "UndeterminedSizeError",
-                 "ShapeError", "CycleError", "InitError", "LimitError"]:
+                 "UnknownFunctionError", "KindError", "ArityError", "ArgumentError", "SizeConflictError", "UndeterminedSizeError",
+                 "ShapeError", "IndexRangeError", "CycleError", "InitError", "LimitError"]:
         assert f"`{name}`" in titles, name
 
 
@@ -35,6 +36,36 @@ def test_error_example_prints_as_documented(tmp_path, title, spec, report):
     error_class = re.search(r"`(\w+Error)`", title).group(1)
     with pytest.raises(getattr(specc.errors, error_class)):
         specc.graph(spec)
+
+
+# ---------------------------------------------------------------- the warnings, before the errors
+WARNINGS = LANGUAGE.split("\n## Errors\n")[0].split("\n## Warnings\n")[1]
+WARNING_EXAMPLES = re.findall(r"### (.+?)\n\n```spec\n(.*?)```\n\n```text\n(.*?)```", WARNINGS, re.S)
+WARNING_CODES = {"free-name", "extra-output", "dead-node", "matrix-star"}  # specc/lint.py's checks
+
+
+def _codes(title: str) -> set[str]:
+    return set(re.findall(r"`([a-z]+-[a-z]+)`", title.splitlines()[0]))
+
+
+def test_every_warning_has_an_example():
+    assert set().union(*(_codes(title) for title, _, _ in WARNING_EXAMPLES)) == WARNING_CODES
+
+
+@pytest.mark.parametrize("title,spec,report", WARNING_EXAMPLES,
+                         ids=[t.splitlines()[0] for t, _, _ in WARNING_EXAMPLES])
+def test_warning_example_prints_as_documented(tmp_path, title, spec, report):
+    (tmp_path / "bad.spec").write_text(spec, encoding="utf-8")
+    check = [sys.executable, "-m", "specc", "check", "bad.spec"]
+    result = subprocess.run(check, cwd=tmp_path, capture_output=True, text=True)
+    assert (result.returncode, result.stderr) == (0, report)
+    strict = subprocess.run(check + ["--strict"], cwd=tmp_path, capture_output=True, text=True)
+    assert (strict.returncode, strict.stdout) == (1, "")
+    assert strict.stderr == report.replace(": warning: ", ": error: ")
+    graph_of.cache_clear()  # a memoised IR has issued its warnings already
+    with pytest.warns(specc.errors.SpecDiagnostic) as caught:
+        specc.graph(spec)
+    assert {w.message.code for w in caught if isinstance(w.message, specc.errors.SpecDiagnostic)} == _codes(title)
 
 
 @pytest.mark.parametrize("spec", GOOD_EXAMPLES)

@@ -40,6 +40,7 @@ print(json.dumps({"code": code, "heavy": culprits}))
     ["check", "specs/two_io.spec", "specs/residual.spec"],
     ["check", "--dump", "ir", "specs/legendre.spec"],
     ["inspect", "specs/two_io.spec"],
+    ["explain", "specs/two_io.spec"],
     ["inspect", "specs/sine_nnet.spec", "--json"],
     ["compile", "specs/two_io.spec", "-o", "{tmp}/two_io.py"],
     ["draw", "specs/two_io.spec", "-o", "{tmp}/two_io.dot"],

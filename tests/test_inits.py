@@ -126,7 +126,7 @@ INIT_FORMS = [
 
 def test_every_initializer_has_a_row():
     schemes = {text.split("(")[0] for text, _ in INIT_FORMS if text.split("(")[0] in INITIALIZERS}
-    assert schemes | {"constant"} == set(INITIALIZERS)
+    assert schemes | {"constant", "values"} == set(INITIALIZERS)  # values: tests/test_fixed_constants.py
 
 
 @pytest.mark.parametrize("dist,draw", INIT_FORMS, ids=[text for text, _ in INIT_FORMS])

@@ -37,8 +37,22 @@ EXPECTED = {
     "sqrt": lambda v: v ** 0.5,
     "square": lambda v: v * v,
     "concat": lambda *parts: torch.cat(parts, dim=-1),
+    "dropout": lambda v, p: v,  # in eval mode; training mode: tests/test_dropout.py
+    "sum": lambda v: v.sum(-1),
+    "mean": lambda v: v.sum(-1) / v.shape[-1],
+    "max": lambda v: v.max(-1).values,
+    "min": lambda v: v.min(-1).values,
+    "norm": lambda v: (v * v).sum(-1).sqrt(),
+    "layer_norm": lambda v: torch.nn.LayerNorm(v.shape[-1], elementwise_affine=False, dtype=v.dtype)(v),
+    "maximum": lambda a, b: torch.where(a > b, a, b),
+    "minimum": lambda a, b: torch.where(a < b, a, b),
+    "clamp": lambda v, lo, hi: _at_most(torch.where(v < lo, lo, v), hi),  # hi wins where lo > hi
 }
 POSITIVE_ONLY = {"log", "sqrt"}
+
+
+def _at_most(v, hi):
+    return torch.where(v > hi, hi, v)
 
 
 def test_every_function_has_an_expected_row():
@@ -50,14 +64,14 @@ def _batch(name, shape):
     return values.abs() + 0.1 if name in POSITIVE_ONLY else values
 
 
-@pytest.mark.parametrize("name", sorted(set(FUNCTIONS) - {"concat"}))
+@pytest.mark.parametrize("name", sorted(n for n, f in FUNCTIONS.items() if f.arity == 1))
 def test_function_on_a_vector_input(name):
     x = _batch(name, (5, 4))
     model = specc.load(f"input x[4]\ny = {name}(x)").double()
     torch.testing.assert_close(model(x), EXPECTED[name](x), atol=1e-12, rtol=1e-12)
 
 
-@pytest.mark.parametrize("name", sorted(n for n, f in FUNCTIONS.items() if f.elementwise))
+@pytest.mark.parametrize("name", sorted(n for n, f in FUNCTIONS.items() if f.elementwise and f.arity == 1))
 def test_elementwise_function_on_a_scalar_input_and_on_a_number(name):
     x = _batch(name, (5,))
     model = specc.load(f"input x\ny = x * {name}(2) + {name}(x)").double()
@@ -65,9 +79,32 @@ def test_elementwise_function_on_a_scalar_input_and_on_a_number(name):
     torch.testing.assert_close(model(x), x * EXPECTED[name](two) + EXPECTED[name](x), atol=1e-12, rtol=1e-12)
 
 
+SEVERAL = sorted(n for n, f in FUNCTIONS.items() if f.elementwise and (f.arity or 1) > 1 and not f.random)
+
+
+@pytest.mark.parametrize("name", SEVERAL)
+def test_elementwise_function_of_several_values_broadcasts_as_plus_does(name):
+    """maximum(a, b), clamp(x, lo, hi): each operand in turn a per-sample scalar among vectors, then a number."""
+    names = ["a", "b", "c"][:FUNCTIONS[name].arity]
+    values = [torch.randn(5, 4, generator=torch.Generator().manual_seed(k), dtype=torch.float64) for k in range(3)]
+    for scalar in range(len(names)):
+        declared = ", ".join(n if k == scalar else f"{n}[4]" for k, n in enumerate(names))
+        model = specc.load(f"input {declared}\ny = {name}({', '.join(names)})").double()
+        args = [v[:, 0] if k == scalar else v for k, v in enumerate(values[:len(names)])]
+        expected = EXPECTED[name](*[a[:, None] if k == scalar else a for k, a in enumerate(args)])
+        torch.testing.assert_close(model(*args), expected, atol=0, rtol=0)
+        written = [n if k != scalar else "0.25" for k, n in enumerate(names)]
+        model = specc.load(f"input {', '.join(f'{n}[4]' for k, n in enumerate(names) if k != scalar)}\n"
+                           f"y = {name}({', '.join(written)})").double()
+        number = torch.full((5, 4), 0.25, dtype=torch.float64)
+        expected = EXPECTED[name](*[number if k == scalar else a for k, a in enumerate(values[:len(names)])])
+        torch.testing.assert_close(model(*[a for k, a in enumerate(values[:len(names)]) if k != scalar]), expected,
+                                   atol=0, rtol=0)
+
+
 def _as_torch(name, args):
     """The row's PyTorch template evaluated on tensors (test code; specc never evaluates spec text)."""
-    code = OPS[name].code([f"args[{i}]" for i in range(len(args))])
+    code = OPS[name].code([f"args[{i}]" for i in range(len(args))], units=args[0].shape[-1] if args[0].dim() else 1)
     return eval(code, {"torch": torch, "F": F, "args": args})  # noqa: S307
 
 
@@ -88,16 +125,18 @@ def test_numpy_rules_agree_with_the_torch_template_and_its_gradient(name):
     forward, backward = op.numpy
     arrays = [a.numpy() for a in args]
     value = forward(*arrays)
-    np.testing.assert_allclose(value, expected.detach().numpy(), rtol=1e-14, atol=1e-15)
+    # a reduction keeps its unit axis in NumPy (the tape's layout), not in PyTorch
+    np.testing.assert_allclose(value, expected.detach().numpy().reshape(value.shape), rtol=1e-14, atol=1e-15)
     g = np.linspace(-1, 1, value.size).reshape(value.shape)
-    expected.backward(torch.from_numpy(g))
+    expected.backward(torch.from_numpy(g).reshape(expected.shape))
     for grad, leaf in zip(backward(g, *arrays, value), leaves):
         np.testing.assert_allclose(grad, leaf.grad.numpy(), rtol=1e-12, atol=1e-14)
 
 
 def test_every_row_is_well_formed():
     for name, op in OPS.items():
-        assert op.name == name and op.shape in ("broadcast", "same", "vector", "product", "concat")
+        assert op.name == name and op.shape in ("broadcast", "same", "vector", "reduce", "product", "concat",
+                                                "transpose", "index", "slice")
         assert len(op.operands) in (1, op.arity or 1), name
         assert (op.symbol is None) == (op.binds is None), name
         assert not op.called or name.isidentifier(), name
@@ -136,7 +175,7 @@ def test_folding_numbers_is_float64_arithmetic(op, args, value):
 
 @pytest.mark.parametrize("name", sorted(n for n, op in OPS.items() if op.foldable))
 def test_folding_matches_torch_float64_to_the_last_bits(name):
-    args = [0.7, 1.3][:OPS[name].arity]
+    args = [0.7, 1.3, 1.1][:OPS[name].arity]
     folded = OPS[name].fold(*args)
     on_tensors = _as_torch(name, [torch.tensor(a, dtype=torch.float64) for a in args]).item()
     assert folded == pytest.approx(on_tensors, rel=4e-16, abs=0)

@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +24,10 @@ from conftest import as_list
 from specc.ops import FUNCTIONS
 from specc.lower import MODULE_ATTRIBUTES
 from specc.parser import CONSTANTS, KEYWORDS
+
+# Random specs have dead code and names that look like typos of each other: the linter's warnings are
+# expected here (tests/test_diagnostics.py tests them).
+pytestmark = pytest.mark.filterwarnings("ignore::specc.errors.SpecDiagnostic")
 
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "logistic": torch.sigmoid,
                "identity": lambda v: v, "linear": lambda v: v, "softplus": F.softplus, "elu": F.elu,

@@ -2,7 +2,7 @@
 import pytest
 
 import specc
-from specc.errors import ShapeError, SizeConflictError, Span, SpecError, UndeterminedSizeError
+from specc.errors import ShapeError, SizeConflictError, Span, UndeterminedSizeError
 from specc.shapes import MATRIX, SCALAR, VECTOR, Size, Unifier, concrete
 from conftest import assert_spec_error
 

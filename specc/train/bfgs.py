@@ -51,7 +51,11 @@ exact.
 
 Speed. nnet-sized fits (13 parameters) run thousands of iterations, so the minimiser's own cost
 matters: the state lives in preallocated float64 arrays updated in place by about twenty NumPy
-calls an iteration; benchmarks/bench_bfgs.py measures it.
+calls an iteration; benchmarks/bench_bfgs.py measures it. Where that cost dominates, the loop
+also exists in C, written from the arithmetic above: the ``nnet`` engine runs it against its
+compiled criterion (``specc_nnet_vmmin`` in specc/train/nnet_kernel.c, through
+:meth:`specc.train.nnet.NnetObjective.vmmin`), and tests/test_nnet.py holds its points, values,
+histories and counts to this code's bit for bit.
 """
 
 from __future__ import annotations

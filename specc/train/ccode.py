@@ -3,15 +3,17 @@
 :func:`c_source` writes one C file per (spec, loss): the fixed part
 (specc/train/criterion_runtime.c: helpers, the losses, the restarts' minimiser) and
 ``sp_criterion``, the spec's own straight-line code. Every operation comes from its row's ``c``
-rules in :mod:`specc.ops` (products and concat, whose loops depend on the operands' shapes, are
-written here), so a new function needs no change here.
+rules in :mod:`specc.ops` (products, concat, transposes and indexing, whose loops depend on the
+shapes or on the node's attributes, are written here), so a new function needs no change here.
 
 The generated function makes one pass over the data rows. Values that vary per row (those of
 ``batched`` nodes) live in a per-row scratch area and are computed, then differentiated, row by
 row; values that do not (parameters, and what is computed from them alone) are computed once
 before the loop, collect their gradients over the rows, and are differentiated once after it.
 Only nodes that depend on a parameter get gradients. Nothing in the C text comes from the spec
-but numbers: nodes are slots, so any name a spec uses is safe.
+but numbers: nodes are slots, so any name a spec uses is safe. Fixed values (``fixed mu[3]``) are
+not numbers in the text: like the data they are read through ``p->data`` (after the inputs and
+targets), so one cached library serves any values they take.
 
 :mod:`specc.train.cbuild` compiles the file, caches the library by the hash of its text, and
 loads it; tests/test_ccode.py checks value and gradient against torch autograd.
@@ -109,11 +111,14 @@ class _Writer:
             param_offset += _size(graph.nodes[name]["shape"])
         self.parameters = param_offset
         inputs = {name: k for k, name in enumerate(graph.graph["inputs"])}
+        fixed = {name: k for k, name in enumerate(graph.graph["fixed"])}
         for n in self.order:
             attrs = graph.nodes[n]
             size = _size(attrs["shape"])
             if attrs["kind"] == "param":
                 slots[n] = Slot("theta", "grad", param_offsets[n], size)
+            elif attrs["kind"] == "fixed":  # read through p->data like the data: one library serves any value
+                slots[n] = Slot(f"fx{fixed[n]}", None, 0, size)
             elif attrs["kind"] == "input":
                 slots[n] = Slot(f"in{inputs[n]}", None, 0, size)
             elif attrs["kind"] == "const":
@@ -126,29 +131,35 @@ class _Writer:
         return slots
 
     # ------------------------------------------------------------ one operation
+    def row(self, node: str):
+        """The node's row, for its operands' shapes (``sum`` of a scalar is ``identity``)."""
+        attrs = self.graph.nodes[node]
+        return OPS[attrs["op"]].on(*(self.graph.nodes[a]["shape"] for a in attrs["args"]))
+
     def forward(self, node: str) -> list[str]:
         attrs = self.graph.nodes[node]
-        row, out, args = OPS[attrs["op"]], self.slots[node], [self.slots[a] for a in attrs["args"]]
+        row, out, args = self.row(node), self.slots[node], [self.slots[a] for a in attrs["args"]]
         if row.shape in _BY_SHAPE:
-            return _BY_SHAPE[row.shape][0](out, args)
-        if not row.c.per_unit:
-            return [row.c.forward.format(*(a.pointer() for a in args), y=out.pointer(), n=out.size)]
+            return _BY_SHAPE[row.shape][0](out, args, attrs)
+        if not row.c.per_unit:  # {n}: the result's units, {n0}: the first operand's (a reduction's input)
+            return [row.c.forward.format(*(a.pointer() for a in args), y=out.pointer(), n=out.size,
+                                         n0=args[0].size)]
         return _per_unit(out.size, lambda i: f"{out.at(i)} = "
                          + row.c.forward.format(*(f"({a.at(i)})" for a in args)) + ";")
 
     def backward(self, node: str) -> list[str]:
         attrs = self.graph.nodes[node]
-        row, out, args = OPS[attrs["op"]], self.slots[node], [self.slots[a] for a in attrs["args"]]
+        row, out, args = self.row(node), self.slots[node], [self.slots[a] for a in attrs["args"]]
         wanted = [a in self.dependent for a in attrs["args"]]
         if row.shape in _BY_SHAPE:
-            return _BY_SHAPE[row.shape][1](out, args, wanted)
+            return _BY_SHAPE[row.shape][1](out, args, wanted, attrs)
         lines = []
         for k, (arg, rule) in enumerate(zip(args, row.c.backward)):
             if not wanted[k]:
                 continue
             if not row.c.per_unit:
                 lines.append(rule.format(*(a.pointer() for a in args), y=out.pointer(), g=out.grad_pointer(),
-                                         g0=arg.grad_pointer(), n=out.size))
+                                         g0=arg.grad_pointer(), n=out.size, n0=args[0].size))
                 continue
             lines += _per_unit(out.size, lambda i: f"{arg.grad_at(i)} += " + rule.format(
                 *(f"({a.at(i)})" for a in args), g=f"({out.grad_at(i)})", y=f"({out.at(i)})") + ";")
@@ -184,6 +195,9 @@ class _Writer:
                 "(void)u; (void)gu; (void)v; (void)gv;",
                 f"if (grad) memset(grad, 0, sizeof(double) * {self.parameters});",
                 f"memset(gu, 0, sizeof(double) * {self.u_size});" if self.u_size else ""]
+        data = len(graph.graph["inputs"]) + len(graph.graph["outputs"])  # then the fixed values, in order
+        body += [f"const double *fx{k} = p->data[{data + k}];" for k, name in enumerate(graph.graph["fixed"])
+                 if name in self.slots]
         for node in unbatched:
             body += self.forward(node)
         loop = []
@@ -232,7 +246,9 @@ def _per_unit(units: int, statement) -> list[str]:
 
 
 # ---------------------------------------------------------------- shape-dependent rules
-def _product_forward(out: Slot, args: list[Slot]) -> list[str]:
+# Forward rules get (out, args, attrs), backward ones (out, args, wanted, attrs): the slots, which
+# operands need a gradient, and the node's attributes (its shape; an index's start and stop).
+def _product_forward(out: Slot, args: list[Slot], attrs: dict) -> list[str]:
     left, right = args
     inner = right.size
     if out.size == 1 and left.size == inner:  # vector · vector: a dot product
@@ -245,7 +261,7 @@ def _product_forward(out: Slot, args: list[Slot]) -> list[str]:
             "}"]
 
 
-def _product_backward(out: Slot, args: list[Slot], wanted: list[bool]) -> list[str]:
+def _product_backward(out: Slot, args: list[Slot], wanted: list[bool], attrs: dict) -> list[str]:
     left, right = args
     inner = right.size
     gy = out.grad_at(0) if out.size == 1 else out.grad_at("i")
@@ -261,7 +277,7 @@ def _product_backward(out: Slot, args: list[Slot], wanted: list[bool]) -> list[s
     return [f"for (int i = 0; i < {out.size}; i++) {{ const double g = {gy}; {loop} }}"]
 
 
-def _concat_forward(out: Slot, args: list[Slot]) -> list[str]:
+def _concat_forward(out: Slot, args: list[Slot], attrs: dict) -> list[str]:
     lines, start = [], 0
     for arg in args:
         lines += _per_unit(arg.size, lambda i, s=start: f"{out.at(f'{s} + {i}' if i != 0 else s)} = {arg.at(i)};")
@@ -269,7 +285,7 @@ def _concat_forward(out: Slot, args: list[Slot]) -> list[str]:
     return lines
 
 
-def _concat_backward(out: Slot, args: list[Slot], wanted: list[bool]) -> list[str]:
+def _concat_backward(out: Slot, args: list[Slot], wanted: list[bool], attrs: dict) -> list[str]:
     lines, start = [], 0
     for arg, want in zip(args, wanted):
         if want:
@@ -279,7 +295,33 @@ def _concat_backward(out: Slot, args: list[Slot], wanted: list[bool]) -> list[st
     return lines
 
 
-_BY_SHAPE = {"product": (_product_forward, _product_backward), "concat": (_concat_forward, _concat_backward)}
+def _transpose_forward(out: Slot, args: list[Slot], attrs: dict) -> list[str]:
+    rows, columns = attrs["shape"]  # the result's: the operand is [columns, rows], row-major
+    return [f"for (int i = 0; i < {rows}; i++) for (int j = 0; j < {columns}; j++) "
+            f"{out.at(f'i * {columns} + j')} = {args[0].at(f'j * {rows} + i')};"]
+
+
+def _transpose_backward(out: Slot, args: list[Slot], wanted: list[bool], attrs: dict) -> list[str]:
+    rows, columns = attrs["shape"]
+    return [f"for (int i = 0; i < {rows}; i++) for (int j = 0; j < {columns}; j++) "
+            f"{args[0].grad_at(f'j * {rows} + i')} += {out.grad_at(f'i * {columns} + j')};"] if wanted[0] else []
+
+
+def _pick_forward(out: Slot, args: list[Slot], attrs: dict) -> list[str]:
+    """x[2], x[2:4]: units start … stop, counted from 1 and both included."""
+    first = attrs["start"] - 1
+    return _per_unit(out.size, lambda i: f"{out.at(i)} = {args[0].at(f'{first} + {i}' if i != 0 else first)};")
+
+
+def _pick_backward(out: Slot, args: list[Slot], wanted: list[bool], attrs: dict) -> list[str]:
+    first = attrs["start"] - 1
+    return _per_unit(out.size, lambda i: f"{args[0].grad_at(f'{first} + {i}' if i != 0 else first)} += "
+                     f"{out.grad_at(i)};") if wanted[0] else []
+
+
+_BY_SHAPE = {"product": (_product_forward, _product_backward), "concat": (_concat_forward, _concat_backward),
+             "transpose": (_transpose_forward, _transpose_backward), "index": (_pick_forward, _pick_backward),
+             "slice": (_pick_forward, _pick_backward)}
 
 
 def c_source(graph: Graph, loss: str) -> str:

@@ -20,7 +20,8 @@ typedef struct {
     int rows;
     double decay;             /* adds decay * sum(theta^2) */
     double scale;             /* the minimiser sees scale * criterion */
-    const double *const *data; /* the inputs, then the targets: each [rows][units], row-major */
+    const double *const *data; /* the inputs, then the targets: each [rows][units], row-major;
+                                  then the fixed values, each its units row-major */
     double *work;             /* sp_work_size() doubles */
 } sp_problem;
 
@@ -63,6 +64,70 @@ static void sp_log_softmax_grad(const double *y, const double *gy, double *gx, i
     double total = 0.0;
     for (int i = 0; i < n; i++) total += gy[i];
     for (int i = 0; i < n; i++) gx[i] += gy[i] - exp(y[i]) * total;
+}
+
+/* ---- elementwise maximum and minimum: a NaN on either side is the result, as in torch */
+static inline double sp_maximum(double a, double b) { return (a > b || a != a) ? a : b; }
+static inline double sp_minimum(double a, double b) { return (a < b || a != a) ? a : b; }
+
+/* ---- reductions over a vector's n units (sum, mean, max, min, norm), and layer_norm */
+static double sp_min(const double *x, int n) {
+    double low = x[0];
+    for (int i = 1; i < n; i++) if (x[i] < low) low = x[i];
+    return low;
+}
+
+static double sp_sum(const double *x, int n) {
+    double total = 0.0;
+    for (int i = 0; i < n; i++) total += x[i];
+    return total;
+}
+
+/* the gradient of a sum (d = 1) or a mean (d = n): each unit gets gy / d */
+static void sp_spread(const double *gy, double *gx, int n, double d) {
+    double g = gy[0] / d;
+    for (int i = 0; i < n; i++) gx[i] += g;
+}
+
+/* max and min as torch's amax and amin: the units equal to the result share the gradient evenly */
+static void sp_extreme_grad(const double *x, const double *y, const double *gy, double *gx, int n) {
+    int ties = 0;
+    for (int i = 0; i < n; i++) ties += x[i] == y[0];
+    double g = gy[0] / ties;
+    for (int i = 0; i < n; i++) if (x[i] == y[0]) gx[i] += g;
+}
+
+static double sp_norm(const double *x, int n) {
+    double total = 0.0;
+    for (int i = 0; i < n; i++) total += x[i] * x[i];
+    return sqrt(total);
+}
+
+/* torch's vector_norm: x * (gy / |x|), and nothing for a zero vector */
+static void sp_norm_grad(const double *x, const double *y, const double *gy, double *gx, int n) {
+    if (y[0] == 0.0) return;
+    double scale = gy[0] / y[0];
+    for (int i = 0; i < n; i++) gx[i] += x[i] * scale;
+}
+
+/* F.layer_norm with no weight or bias: biased variance, eps 1e-5; returns 1 / sqrt(var + eps) */
+static double sp_layer_norm_rstd(const double *x, int n) {
+    double mean = sp_sum(x, n) / n, var = 0.0;
+    for (int i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
+    return 1.0 / sqrt(var / n + 1e-5);
+}
+
+static void sp_layer_norm(const double *x, double *y, int n) {
+    double mean = sp_sum(x, n) / n, rstd = sp_layer_norm_rstd(x, n);
+    for (int i = 0; i < n; i++) y[i] = (x[i] - mean) * rstd;
+}
+
+/* gx = rstd * (gy - mean(gy) - y * mean(gy * y)) */
+static void sp_layer_norm_grad(const double *x, const double *y, const double *gy, double *gx, int n) {
+    double rstd = sp_layer_norm_rstd(x, n), mean_g = 0.0, mean_gy = 0.0;
+    for (int i = 0; i < n; i++) { mean_g += gy[i]; mean_gy += gy[i] * y[i]; }
+    mean_g /= n; mean_gy /= n;
+    for (int i = 0; i < n; i++) gx[i] += rstd * (gy[i] - mean_g - y[i] * mean_gy);
 }
 
 /* ---- losses: one sample's term, times w; g (when not NULL) gets the term's gradient times w */

@@ -46,6 +46,13 @@ def as_numpy(names, values) -> dict[str, np.ndarray]:
     return {name: value.detach().double().numpy() for name, value in zip(names, values)}
 
 
+def fixed_values(model: torch.nn.Module) -> dict[str, np.ndarray]:
+    """The spec's fixed values (``fixed mu[3]``) as the module holds them now, float64: constants of
+    the criterion, read once when an engine is built."""
+    names = spec_graph(model).graph["fixed"]
+    return {name: value.copy() for name, value in as_numpy(names, (model.get_buffer(n) for n in names)).items()}
+
+
 class AutogradObjective:
     """One forward and one backward pass of the module itself (torch autograd).
 
@@ -103,7 +110,8 @@ class TapeObjective(VectorObjective):
         super().__init__(model)
         try:
             self.tape = Tape(spec_graph(model), as_numpy(model.spec_inputs, criterion.inputs),
-                             as_numpy(model.spec_outputs, criterion.targets), criterion.loss.name, criterion.decay)
+                             as_numpy(model.spec_outputs, criterion.targets), criterion.loss.name, criterion.decay,
+                             fixed_values(model))
         except ValueError as err:
             raise SpecError(f"engine 'numpy': {err}") from None
         self.size = self.tape.size
@@ -129,6 +137,7 @@ class CompiledObjective(VectorObjective):
         # The library reads these through raw pointers: private contiguous copies that live with this object.
         self.arrays = [np.ascontiguousarray(tensors[name].detach().double().numpy().reshape(criterion.rows, -1))
                        for name in (*graph.graph["inputs"], *graph.graph["outputs"])]
+        self.arrays += [np.ascontiguousarray(v).reshape(-1) for v in fixed_values(model).values()]  # not literals
         self.pointers = (ctypes.c_void_p * len(self.arrays))(*(a.ctypes.data for a in self.arrays))
         self.work = np.empty(max(1, int(library.sp_work_size())))
         self.problem = Problem(criterion.rows, float(criterion.decay), 1.0, ctypes.addressof(self.pointers),

@@ -89,6 +89,11 @@ def fit(model: torch.nn.Module, data, *, loss: str = "mse", optimizer: str | Non
     engine = o["engine"] or ("compiled" if opt.name == "bfgs" else "autograd")
     if engine != "autograd" and opt.name != "bfgs":
         raise SpecError(f"engine '{engine}' works with the 'bfgs' optimizer only")
+    random = multistart.random_operation(model)
+    if random and opt.full_batch:
+        raise SpecError(f"{getattr(model, 'spec_file', 'the spec')} uses {random}, which is random in training: "
+                        f"'{opt.name}' needs a criterion that does not change between evaluations; use a "
+                        f"first-order optimizer (adam, the default for this spec)")
     if opt.full_batch and o["epochs"] is not None:
         raise SpecError(f"'{opt.name}' runs full-batch iterations: give max_iter, not epochs")
     if opt.full_batch and o["batch_size"] is not None:
@@ -125,14 +130,21 @@ def fit(model: torch.nn.Module, data, *, loss: str = "mse", optimizer: str | Non
     if opt.make is not None:
         importlib.import_module("torch._dynamo")  # torch.optim's first step imports it: seconds, not fitting
     start_values = [p.detach().clone() for p in model.parameters()]
+    was_training = model.training
+    model.train()  # dropout is active while fitting …
     start = time.perf_counter()
     try:
         if o["restarts"] is not None:
             run, per_restart = multistart.run(model, criterion, settings, bar)
         else:
             run, per_restart = opt.run(model, criterion, settings, bar), []
+        if random:  # … and the fit's loss is the model's as it predicts: in eval mode
+            model.eval()
+            with torch.no_grad():
+                run.loss = criterion().item()
     finally:
         bar.close()
+        model.train(was_training)
     seconds = time.perf_counter() - start
     multistart.refuse_divergence(model, run, settings, start_values)
     return FitResult(run.loss, run.history, run.iterations, seconds, run.converged, run.evaluations, settings,
@@ -140,12 +152,18 @@ def fit(model: torch.nn.Module, data, *, loss: str = "mse", optimizer: str | Non
 
 
 def predict(model: torch.nn.Module, data, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
-    """The model's outputs on the inputs in ``data`` (output columns there are ignored), by name."""
+    """The model's outputs on the inputs in ``data`` (output columns there are ignored), by name, in
+    eval mode (no dropout); the model keeps its mode."""
     dtype = dtype or next(model.parameters(), torch.empty(0)).dtype
     table = as_table(data)
     inputs = tensors_for(model, table, targets=False, dtype=torch.float64, origin=table.origin)  # as given
-    with torch.no_grad():
-        out = model(*(inputs[name].to(dtype) for name in model.spec_inputs))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            out = model(*(inputs[name].to(dtype) for name in model.spec_inputs))
+    finally:
+        model.train(was_training)
     outputs = (out,) if len(model.spec_outputs) == 1 else tuple(out)
     return {**inputs, **dict(zip(model.spec_outputs, outputs))}
 

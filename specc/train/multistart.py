@@ -191,7 +191,7 @@ QUASI_NEWTON_OPTIONS = ("max_iter", "restarts", "engine")
 BATCHED_ENGINES = (None, "compiled", "numpy")  # engines that run restarts together (None: the default)
 
 
-def choose(rows: int, parameters: int, given: dict) -> dict:
+def choose(rows: int, parameters: int, given: dict, random: str | None = None) -> dict:
     """The method for ``specc.fit`` without an optimizer: resolved settings (``optimizer``, its
     defaults, ``restarts``, ``method``: the choice in words), then checked like given ones.
 
@@ -200,7 +200,8 @@ def choose(rows: int, parameters: int, given: dict) -> dict:
     ADAM_BATCH rows for about ADAM_STEPS steps (10 to 1000 epochs). An option only one family takes
     decides: ``epochs``, ``batch_size``, ``lr`` or ``momentum`` give adam with today's defaults (full
     batch, 1000 epochs); ``max_iter``, ``restarts`` or ``engine`` give bfgs (one start, as before,
-    for the engines ``autograd`` and ``nnet``). Options of both families are refused.
+    for the engines ``autograd`` and ``nnet``). Options of both families are refused. A spec with a
+    ``random`` operation (dropout) has no deterministic criterion: adam, whatever the size.
     """
     first = [k for k in FIRST_ORDER_OPTIONS if (given.get(k) if k == "momentum" else given.get(k) is not None)]
     quasi = [k for k in QUASI_NEWTON_OPTIONS if given.get(k) is not None]
@@ -210,7 +211,7 @@ def choose(rows: int, parameters: int, given: dict) -> dict:
     if first:
         return {"optimizer": "adam", "method": f"adam ({first[0]} given)"}
     size = f"{rows} rows × {parameters} parameters"
-    small = rows * parameters <= SMALL_DATA and parameters <= MAX_BFGS_PARAMETERS
+    small = rows * parameters <= SMALL_DATA and parameters <= MAX_BFGS_PARAMETERS and random is None
     if quasi or small:
         why = f"small data: {size}" if small else f"{quasi[0]} given"
         engine, restarts = given.get("engine"), given.get("restarts")
@@ -224,7 +225,7 @@ def choose(rows: int, parameters: int, given: dict) -> dict:
     epochs = min(1000, max(10, math.ceil(ADAM_STEPS / (math.ceil(rows / batch) if batch else 1))))
     return {"optimizer": "adam", "batch_size": batch, "epochs": epochs,
             "method": f"adam, {f'mini-batches of {batch}' if batch else 'full batch'}, {epochs} epochs "
-                      f"(large data: {size})"}
+                      f"({f'{random}: random in training' if random else 'large data'}: {size})"}
 
 
 def resolve(model: torch.nn.Module, data, options: dict):
@@ -234,8 +235,18 @@ def resolve(model: torch.nn.Module, data, options: dict):
         return None
     from .data import tensors_for
     tensors = tensors_for(model, data, dtype=torch.float64, labels=options.get("labels", False))
-    options.update(choose(len(next(iter(tensors.values()))), sum(p.numel() for p in model.parameters()), options))
+    options.update(choose(len(next(iter(tensors.values()))), sum(p.numel() for p in model.parameters()), options,
+                          random_operation(model)))
     return tensors
+
+
+def random_operation(model: torch.nn.Module) -> str | None:
+    """The first operation of the spec that is random in training mode (dropout), or None."""
+    from ..lower import spec_graph
+    from ..ops import OPS
+    graph = spec_graph(model)
+    return next((graph.nodes[n]["op"] for n in graph.topological()
+                 if graph.nodes[n]["kind"] == "op" and OPS[graph.nodes[n]["op"]].random), None)
 
 
 def check_restarts(restarts, optimizer: str, engine: str | None) -> None:

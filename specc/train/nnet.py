@@ -12,13 +12,18 @@ it (MASS, 4th ed., §8.10): the sum of squared errors of a network of logistic
 hidden units and linear or logistic outputs, plus ``decay`` times the sum of
 squared weights, with its gradient. specc computes it in a fixed order of
 operations, with the C library's ``exp`` and a logistic that saturates as nnet's
-does (exactly 0 below -15 and 1 above 15). Fed to :func:`specc.train.bfgs.vmmin`
-(``fit(..., optimizer="bfgs", engine="nnet")``) from nnet's starting weights it
-retraces R's nnet fit of the sine story bit for bit (tests/test_nnet.py): over a
-thousand BFGS steps the smallest rounding difference changes the path, and with
-it where the fit stops. Its numbers come from a small C kernel
-(specc/train/nnet_kernel.c, built when specc is installed) or, where that is not
-built, from the NumPy implementation here; the two agree to the last bit.
+does (exactly 0 below -15 and 1 above 15). Minimised by
+:func:`specc.train.bfgs.vmmin`'s method (``fit(..., optimizer="bfgs",
+engine="nnet")``) from nnet's starting weights, it retraces R's nnet fit of the
+sine story bit for bit (tests/test_nnet.py): over a thousand BFGS steps the
+smallest rounding difference changes the path, and with it where the fit stops.
+Its numbers come from a small C kernel (specc/train/nnet_kernel.c, built when
+specc is installed) or, where that is not built, from the NumPy implementation
+here; the two agree to the last bit. The kernel also holds vmmin's whole loop
+(:meth:`NnetObjective.vmmin`), written from bfgs.py's documented order of
+operations, so a fit makes no Python call per iteration and still reaches
+exactly the points, values, history and counts of the Python ``vmmin`` on the
+same criterion; without the kernel, the Python ``vmmin`` runs.
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ import torch
 from ..errors import SpecError
 from ..lower import spec_graph
 from ..weights import apply_weights
+from .bfgs import BFGSResult, vmmin
 
 LOGISTIC = ("logistic", "sigmoid")
 PASS_THROUGH = ("identity", "linear")
@@ -245,6 +251,25 @@ class NnetObjective:
         f, grad = self._criterion.value_and_gradient(self._point(wts))
         return f, torch.from_numpy(grad) if isinstance(wts, torch.Tensor) else grad
 
+    def vmmin(self, x0, *, max_iter: int = 100, abstol: float = -math.inf,
+              reltol: float = 1.4901161193847656e-08, callback=None, rounds: int = 100) -> BFGSResult:
+        """:func:`specc.train.bfgs.vmmin` of this criterion from ``x0``: the same arguments (but ``fn``)
+        and the same :class:`~specc.train.bfgs.BFGSResult`, to the last bit.
+
+        With the ``"c"`` backend the whole loop runs in the kernel (specc/train/nnet_kernel.c), with
+        no Python call per iteration: each call into C runs up to ``rounds`` passes of the loop, and
+        ``callback(iteration, f)`` runs between calls (every ``rounds`` passes, when the history grows,
+        and at the end), not after every pass. With ``"numpy"`` this is ``vmmin`` itself."""
+        if self.backend != "c" or max_iter <= 0:
+            return vmmin(self.value, x0, gradient=self.gradient, max_iter=max_iter, abstol=abstol,
+                         reltol=reltol, callback=callback)
+        x, f, iterations, evaluations, history = self._criterion.vmmin(
+            self._point(x0), max_iter=max_iter, abstol=abstol, reltol=reltol, callback=callback,
+            rounds=max(1, int(rounds)))
+        return BFGSResult(x=torch.from_numpy(x) if isinstance(x0, torch.Tensor) else x, fmin=f,
+                          iterations=iterations, fn_evals=evaluations, converged=iterations < max_iter,
+                          history=history)
+
 
 class NnetEngine:
     """The ``nnet`` engine of :func:`specc.fit` (``bfgs``): :class:`NnetObjective` in nnet's weight order,
@@ -267,6 +292,11 @@ class NnetEngine:
 
     def gradient(self, x):
         return self.objective.gradient(x)
+
+    def vmmin(self, x0, *, max_iter: int, abstol: float, reltol: float, callback=None) -> BFGSResult:
+        """``vmmin(value, x0, gradient=gradient, ...)``, bit for bit, with its loop in C where the kernel
+        is built (:meth:`NnetObjective.vmmin`); fit's bfgs calls this in place of vmmin."""
+        return self.objective.vmmin(x0, max_iter=max_iter, abstol=abstol, reltol=reltol, callback=callback)
 
     def store(self, x) -> None:
         """Leave nnet's weights ``x`` in the module."""
@@ -346,6 +376,9 @@ class _NumpyCriterion:
         return total, np.add.accumulate(self.terms, axis=1)[:, -1].copy()
 
 
+_INTERFACE = 2  # specc_nnet_interface() of the kernel this file calls
+
+
 class _Problem(ctypes.Structure):
     """``problem`` in specc/train/nnet_kernel.c, field for field."""
     _fields_ = [("n_in", ctypes.c_int), ("n_hidden", ctypes.c_int), ("n_out", ctypes.c_int),
@@ -362,14 +395,24 @@ def _load_kernel() -> ctypes.CDLL | None:
     size = getattr(lib, "specc_nnet_problem_size", None)
     if size is not None:
         size.restype = ctypes.c_size_t
-    if size is None or size() != ctypes.sizeof(_Problem):  # a build older than this file
+    interface = getattr(lib, "specc_nnet_interface", None)
+    if interface is not None:
+        interface.restype = ctypes.c_int
+    if size is None or size() != ctypes.sizeof(_Problem) or interface is None or interface() != _INTERFACE:
+        # a build older (or newer) than this file
         warnings.warn(f"{spec.origin} does not match specc/train/nnet.py (rebuild it with 'pip install -e .'); "
                       "the nnet engine computes its criterion in NumPy instead", RuntimeWarning, stacklevel=2)
         return None
-    lib.specc_nnet_criterion.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-    lib.specc_nnet_criterion.restype = ctypes.c_double
-    lib.specc_nnet_criterion_and_gradient.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-    lib.specc_nnet_criterion_and_gradient.restype = ctypes.c_double
+    pointer, double, int64 = ctypes.c_void_p, ctypes.c_double, ctypes.c_longlong
+    lib.specc_nnet_criterion.argtypes = [pointer, pointer]
+    lib.specc_nnet_criterion.restype = double
+    lib.specc_nnet_criterion_and_gradient.argtypes = [pointer, pointer, pointer]
+    lib.specc_nnet_criterion_and_gradient.restype = double
+    lib.specc_nnet_vmmin_state_size.argtypes = [pointer]
+    lib.specc_nnet_vmmin_state_size.restype = ctypes.c_size_t
+    # (problem, state, counters, history, capacity, max_iter, abstol, reltol, passes) -> status
+    lib.specc_nnet_vmmin.argtypes = [pointer, pointer, pointer, pointer, int64, int64, double, double, int64]
+    lib.specc_nnet_vmmin.restype = ctypes.c_int
     return lib
 
 
@@ -402,3 +445,35 @@ class _KernelCriterion:
         self.w[:] = w
         f = self.criterion_and_gradient(*self.args, self.grad_address)
         return f, self.grad.copy()
+
+    def vmmin(self, x0: np.ndarray, *, max_iter: int, abstol: float, reltol: float, callback,
+              rounds: int) -> tuple[np.ndarray, float, int, int, list[float]]:
+        """The kernel's vmmin from x0 (max_iter >= 1): (x, fmin, iterations, evaluations, history).
+
+        The run's whole state lives in arrays made here: the kernel keeps nothing between calls. Each
+        call runs at most ``rounds`` passes (so that a callback shows progress and Ctrl-C is noticed
+        between calls); the history doubles whenever it is full."""
+        n = self.w.size
+        state = np.empty(KERNEL.specc_nnet_vmmin_state_size(self.args[0]))
+        state[2:2 + n] = x0  # x; then fmin, f_last and the rest are the kernel's (nnet_kernel.c, vm_views)
+        counters = np.zeros(4, dtype=np.int64)  # phase, iterations, evaluations, updates
+        history = np.empty(max(2, min(max_iter + 1, 2048)))
+        run = KERNEL.specc_nnet_vmmin
+        while True:
+            status = run(self.args[0], state.ctypes.data, counters.ctypes.data, history.ctypes.data, history.size,
+                         max_iter, abstol, reltol, rounds)
+            if status == _VM_NOT_FINITE:
+                raise ValueError(f"vmmin: the objective is not finite at the starting point (f = {state[1]})")
+            if status not in (_VM_DONE, _VM_RUNNING):
+                raise RuntimeError(f"specc_nnet_vmmin refused its arguments (status {status})")
+            if callback is not None:
+                callback(int(counters[1]), float(state[1]))
+            if status == _VM_DONE:
+                break
+            if counters[1] >= history.size:
+                history = np.concatenate([history, np.empty(history.size)])
+        iterations = int(counters[1])
+        return state[2:2 + n].copy(), float(state[0]), iterations, int(counters[2]), history[:iterations].tolist()
+
+
+_VM_DONE, _VM_RUNNING, _VM_NOT_FINITE = 0, 1, -1  # specc_nnet_vmmin's results

@@ -1,4 +1,5 @@
-/* specc's compiled nnet criterion: specc/nnet.py loads this file's shared library with ctypes.
+/* specc's compiled nnet criterion and its minimiser: specc/train/nnet.py loads this file's shared
+ * library with ctypes.
  *
  * The model is the network R's nnet fits, as Venables & Ripley describe it (Modern Applied
  * Statistics with S, 4th ed., section 8.10): one hidden layer of logistic units, linear or logistic
@@ -12,9 +13,9 @@
  * runs along contiguous memory.
  *
  * Arithmetic. A BFGS fit takes thousands of steps, and the last bit of a gradient can change
- * where it stops, so the NumPy implementation in specc/nnet.py, the fallback where this file is not
- * compiled, follows the same order of operations and gets the same bits, and both retrace R's
- * own fit of the sine story (tests/test_nnet.py). The order is:
+ * where it stops, so the NumPy implementation in specc/train/nnet.py, the fallback where this
+ * file is not compiled, follows the same order of operations and gets the same bits, and both
+ * retrace R's own fit of the sine story (tests/test_nnet.py). The order is:
  *   - a unit's input is its bias plus weight times source for each source in Wts order;
  *   - the logistic is 1 / (1 + exp(-s)), with the C library's exp;
  *   - the squared errors are one running total, data row by data row, each row's outputs in turn;
@@ -28,7 +29,7 @@
 #include <math.h>
 #include <stddef.h>
 
-/* The problem as specc/nnet.py lays it out; field for field its _Problem (ctypes). */
+/* The problem as specc/train/nnet.py lays it out; field for field its _Problem (ctypes). */
 typedef struct {
     int n_in, n_hidden, n_out, rows, linear_outputs;
     double decay;
@@ -172,10 +173,257 @@ double specc_nnet_criterion_and_gradient(const problem *p, const double *wts, do
     return value;
 }
 
-/* Lets specc/nnet.py notice a stale build whose struct differs from its own. */
+/* Lets specc/train/nnet.py notice a stale build whose struct differs from its own. */
 size_t specc_nnet_problem_size(void) { return sizeof(problem); }
 
+/* ---------------------------------------------------------------- the minimiser
+ *
+ * specc/train/bfgs.py's vmmin (Nash's variable-metric method, Algorithm 21), run here against the
+ * criterion above with no Python call per iteration. It is the same algorithm with the same order
+ * of every floating-point operation, as bfgs.py's module docstring fixes it, so it reaches the same
+ * points, values, histories and counts to the last bit (tests/test_nnet.py compares the two):
+ *   - every dot product is a running sum from index 0, started from its first product (not 0.0);
+ *   - (H v)_i adds H[j][i] v[j] for j = 0, 1, ..., started from H[0][i] v[0];
+ *   - the gradient is kept negated, v = -g, and the direction is t = H v, its slope -(t·v);
+ *   - a trial point is base + t (step 1) or base + t * step, accepted when it is finite and
+ *     f <= fmin + (slope * step) * 1e-4; the search gives up when MOVE_OFFSET + x equals
+ *     MOVE_OFFSET + base in every coordinate, and x stays at the last trial point;
+ *   - the update takes c = (-g_old) - (-g_new), d = t * step (t itself at step 1), y = H c, y·c,
+ *     d·c, w = (1 + y·c / d·c) d, and adds ((w_p d_q - y_p d_q) - d_p y_q) / d·c, formed for
+ *     p >= q, to both H[p][q] and H[q][p]; d·c <= 0 or more than 2n updates reset H to I;
+ *   - the latest value f ends a pass without a step when !(f > abstol && |f - fmin| >
+ *     reltol (|fmin| + reltol)), and becomes fmin even so; a pass without a step resets H to I,
+ *     or stops the run if H was I already; the run also stops once iterations >= max_iter;
+ *   - iterations count gradient evaluations (the start's included), evaluations criterion values.
+ * One difference: a search whose step has shrunk to exactly 0 while its trial points still move
+ * (possible only along a direction with an infinite entry) fails, where the Python loop would go
+ * on evaluating NaN trial points forever.
+ *
+ * The run is resumable: everything it keeps lives in the caller's arrays, `state` (doubles, see
+ * vm_views) and `counters` (VM_COUNTERS int64), and each call runs at most `passes` passes of the
+ * main loop, so that the caller can show progress between calls. Each pass appends at most one value
+ * to `history` (capacity entries, the start's value first), and a call never runs more passes than
+ * the history has room for: with a full history it returns VM_RUNNING at once, for the caller to
+ * give it a longer one. */
+
+#define SHRINK 0.2
+#define ARMIJO 1e-4
+#define MOVE_OFFSET 10.0
+
+enum { VM_PHASE, VM_ITERATIONS, VM_EVALUATIONS, VM_UPDATES, VM_COUNTERS };  /* counters[] */
+enum { VM_NEW = 0, VM_STARTED = 1, VM_FINISHED = 2 };                      /* counters[VM_PHASE] */
+enum { VM_DONE = 0, VM_RUNNING = 1, VM_NOT_FINITE = -1, VM_BAD_ARGUMENT = -2 }; /* return values */
+
+/* The state's layout: fmin, f_last, then ten vectors of n, then H (n x n, row-major). */
+typedef struct {
+    double *fmin, *f_last;
+    double *x;        /* the current point (after a search: its last trial point); x0 before the start */
+    double *base;     /* where the current search started */
+    double *start;    /* MOVE_OFFSET + base, kept from when base was a trial point */
+    double *moved;    /* MOVE_OFFSET + the trial point */
+    double *downhill; /* -g at the point the direction is computed from */
+    double *previous; /* -g before the latest step */
+    double *t;        /* the direction; the step d = s t after an update */
+    double *y, *w, *change;
+    double *H;
+} vm_views;
+
+static size_t vm_state_size(size_t n) { return 2 + 10 * n + n * n; }
+
+static vm_views vm_split(double *state, size_t n)
+{
+    vm_views v;
+    v.fmin = state;
+    v.f_last = state + 1;
+    double *vec = state + 2;
+    v.x = vec;
+    v.base = vec + n;
+    v.start = vec + 2 * n;
+    v.moved = vec + 3 * n;
+    v.downhill = vec + 4 * n;
+    v.previous = vec + 5 * n;
+    v.t = vec + 6 * n;
+    v.y = vec + 7 * n;
+    v.w = vec + 8 * n;
+    v.change = vec + 9 * n;
+    v.H = vec + 10 * n;
+    return v;
+}
+
+/* a·b, a running sum from index 0 (n >= 1). */
+static double running_dot(const double *a, const double *b, int n)
+{
+    double sum = a[0] * b[0];
+    for (int i = 1; i < n; i++) sum += a[i] * b[i];
+    return sum;
+}
+
+/* out = H v, entry i summing H[j][i] v[j] over j = 0, 1, ... (the rows of H taken in turn). */
+static void times_H(const double *H, const double *v, int n, double *out)
+{
+    for (int i = 0; i < n; i++) out[i] = H[i] * v[0];
+    for (int j = 1; j < n; j++) {
+        const double *row = H + (size_t)j * n, vj = v[j];
+        for (int i = 0; i < n; i++) out[i] += row[i] * vj;
+    }
+}
+
+static void set_identity(double *H, int n)
+{
+    for (size_t i = 0; i < (size_t)n * n; i++) H[i] = 0.0;
+    for (int i = 0; i < n; i++) H[(size_t)i * n + i] = 1.0;
+}
+
+/* -grad f at the point forward() was last called with, into out. */
+static void downhill_at(const problem *p, const double *x, double *out)
+{
+    backward(p, x, out);
+    for (int i = 0, n = n_weights(p); i < n; i++) out[i] = -out[i];
+}
+
+/* The backtracking search from x along t; x is left at the last trial point. Returns whether a
+ * point was accepted, the step in *step. */
+static int line_search(const problem *p, const vm_views *v, int n, double slope, double *step_out,
+                       long long *evaluations_total)
+{
+    const double bound = *v->fmin;
+    double step = 1.0, f = 0.0;
+    long long evaluations = 0;
+    int accepted = 0;
+    for (int i = 0; i < n; i++) v->base[i] = v->x[i];
+    for (;;) {
+        int same = 1;
+        for (int i = 0; i < n; i++) {
+            v->x[i] = step == 1.0 ? v->base[i] + v->t[i] : v->base[i] + v->t[i] * step;
+            v->moved[i] = v->x[i] + MOVE_OFFSET;
+            if (v->moved[i] != v->start[i]) same = 0;
+        }
+        if (same || step == 0.0) break;  /* step 0: see "One difference" above */
+        f = forward(p, v->x);
+        evaluations++;
+        if (f <= bound + slope * step * ARMIJO && isfinite(f)) {
+            accepted = 1;
+            break;
+        }
+        step *= SHRINK;
+    }
+    for (int i = 0; i < n; i++) v->start[i] = v->moved[i];
+    if (evaluations) {
+        *v->f_last = f;
+        *evaluations_total += evaluations;
+    }
+    *step_out = step;
+    return accepted;
+}
+
+/* After a step to x (forward() was last called there): the gradient at x and the update of H. */
+static void update(const problem *p, const vm_views *v, int n, double step, long long *updates)
+{
+    for (int i = 0; i < n; i++) v->previous[i] = v->downhill[i];
+    downhill_at(p, v->x, v->downhill);
+    for (int i = 0; i < n; i++) v->change[i] = v->previous[i] - v->downhill[i];  /* g_new - g_old */
+    double *d = v->t;
+    if (step != 1.0)
+        for (int i = 0; i < n; i++) d[i] = d[i] * step;
+    times_H(v->H, v->change, n, v->y);
+    const double yc = running_dot(v->y, v->change, n), dc = running_dot(d, v->change, n);
+    if (dc <= 0) {  /* no positive curvature along the step */
+        set_identity(v->H, n);
+        *updates = 0;
+        return;
+    }
+    const double scale = 1.0 + yc / dc;
+    for (int i = 0; i < n; i++) v->w[i] = d[i] * scale;
+    for (int r = 0; r < n; r++)
+        for (int q = 0; q <= r; q++) {
+            const double u = ((v->w[r] * d[q] - v->y[r] * d[q]) - v->y[q] * d[r]) / dc;
+            v->H[(size_t)r * n + q] = v->H[(size_t)r * n + q] + u;
+            if (q != r) v->H[(size_t)q * n + r] = v->H[(size_t)q * n + r] + u;
+        }
+    if (++*updates > 2 * (long long)n) {
+        set_identity(v->H, n);
+        *updates = 0;
+    }
+}
+
+/* The doubles `state` must hold for this problem. */
+size_t specc_nnet_vmmin_state_size(const problem *p) { return vm_state_size((size_t)n_weights(p)); }
+
+/* Runs up to `passes` passes of vmmin's main loop (see above). On the first call counters[VM_PHASE]
+ * is VM_NEW (0) and the state's x holds x0; the other counters and the rest of the state are
+ * set here. Returns VM_RUNNING when more passes are to run, VM_DONE when the minimiser has stopped
+ * (iterations < max_iter: by a rule; else max_iter was reached), VM_NOT_FINITE when f(x0) is not
+ * finite (in f_last), VM_BAD_ARGUMENT for a call that cannot be honoured. */
+int specc_nnet_vmmin(const problem *p, double *state, long long *counters, double *history, long long capacity,
+                     long long max_iter, double abstol, double reltol, long long passes)
+{
+    const int n = n_weights(p);
+    if (n < 1 || max_iter < 1 || capacity < 1 || passes < 0) return VM_BAD_ARGUMENT;
+    const vm_views v = vm_split(state, (size_t)n);
+    long long *iterations = &counters[VM_ITERATIONS], *updates = &counters[VM_UPDATES];
+
+    if (counters[VM_PHASE] == VM_FINISHED) return VM_DONE;
+    if (counters[VM_PHASE] != VM_STARTED) {
+        if (counters[VM_PHASE] != VM_NEW) return VM_BAD_ARGUMENT;
+        const double f = forward(p, v.x);
+        counters[VM_EVALUATIONS] = 1;
+        *v.f_last = f;
+        if (!isfinite(f)) {
+            counters[VM_PHASE] = VM_FINISHED;
+            return VM_NOT_FINITE;
+        }
+        downhill_at(p, v.x, v.downhill);
+        for (int i = 0; i < n; i++) v.start[i] = v.x[i] + MOVE_OFFSET;
+        *v.fmin = f;
+        *iterations = 1;
+        history[0] = f;
+        set_identity(v.H, n);
+        *updates = 0;
+        counters[VM_PHASE] = VM_STARTED;
+    }
+    if (*iterations > capacity) return VM_BAD_ARGUMENT;
+    /* Each pass appends at most one value to the history. */
+    const long long room = capacity - *iterations, limit = passes < room ? passes : room;
+    for (long long pass = 0; pass < limit; pass++) {
+        times_H(v.H, v.downhill, n, v.t);                  /* t = H (-g) */
+        const double slope = -running_dot(v.t, v.downhill, n);  /* t·g = -(t·(-g)), exactly */
+        int progress = 0;
+        if (slope < 0.0) {
+            double step;
+            const int accepted = line_search(p, &v, n, slope, &step, &counters[VM_EVALUATIONS]);
+            const double f = *v.f_last, fmin = *v.fmin;
+            if (!(f > abstol && fabs(f - fmin) > reltol * (fabs(fmin) + reltol))) {
+                *v.fmin = f;  /* converging: f <= abstol, or too small a change */
+            } else if (accepted) {
+                *v.fmin = f;
+                history[*iterations] = f;
+                ++*iterations;
+                update(p, &v, n, step, updates);
+                progress = 1;
+            }
+        }
+        int stop = 0;
+        if (!progress) {  /* no step, or too small a one: retry along -g, unless that was -g */
+            if (*updates == 0) {
+                stop = 1;
+            } else {
+                set_identity(v.H, n);
+                *updates = 0;
+            }
+        }
+        if (stop || *iterations >= max_iter) {
+            counters[VM_PHASE] = VM_FINISHED;
+            return VM_DONE;
+        }
+    }
+    return VM_RUNNING;
+}
+
+/* Lets specc/train/nnet.py notice a build whose functions differ from what it calls: bump on any change
+ * of an exported function's arguments, results or state layout. */
+int specc_nnet_interface(void) { return 2; }
+
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_nnet_kernel",
-                                    "specc's nnet criterion in C; specc.nnet loads it with ctypes.", -1, NULL};
+                                    "specc's nnet criterion and its BFGS minimiser in C; specc.train.nnet loads it with ctypes.", -1, NULL};
 
 PyMODINIT_FUNC PyInit__nnet_kernel(void) { return PyModule_Create(&module); }

@@ -122,14 +122,17 @@ def _bfgs(model, criterion: Criterion, s: dict, progress: Progress) -> Run:
         # Counted as vmmin (and R's optim) count: gradient evaluations at accepted points, the start's included.
         return Run(batch.histories[0].tolist(), int(batch.iterations[0]) + 1, bool(batch.converged[0]),
                    int(batch.evaluations[0]), float(batch.f[0]))
+    stops = dict(max_iter=s["max_iter"], abstol=-math.inf if s["abstol"] is None else s["abstol"],
+                 reltol=0.0 if s["reltol"] is None else s["reltol"])
     with np.errstate(over="ignore"):  # exp(-s) = inf at a far trial point is a logistic of exactly 0
-        # An engine with separate value and gradient skips the backward pass at rejected trial points.
-        separate = hasattr(objective, "gradient")
-        result = vmmin(objective.value if separate else objective.value_and_grad, objective.x0,
-                       max_iter=s["max_iter"], callback=progress,
-                       abstol=-math.inf if s["abstol"] is None else s["abstol"],
-                       reltol=0.0 if s["reltol"] is None else s["reltol"],
-                       gradient=objective.gradient if separate else None)
+        if hasattr(objective, "vmmin"):  # the nnet engine: vmmin's own loop, run in C (the same bits)
+            shown = getattr(progress, "bar", True) is not None
+            result = objective.vmmin(objective.x0, callback=progress if shown else None, **stops)
+        else:
+            # An engine with separate value and gradient skips the backward pass at rejected trial points.
+            separate = hasattr(objective, "gradient")
+            result = vmmin(objective.value if separate else objective.value_and_grad, objective.x0,
+                           callback=progress, gradient=objective.gradient if separate else None, **stops)
     final = objective.value_and_grad(result.x)[0]  # vmmin's fmin may be a rejected trial point's value
     objective.store(result.x)
     return Run(list(result.history), result.iterations, result.converged, result.fn_evals + 1, final)

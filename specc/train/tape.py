@@ -27,6 +27,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..inits import start_value
 from ..ir import Graph
 from ..ops import OPS
 from .losses import softmax_output
@@ -45,7 +46,7 @@ def _unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def supported(graph: Graph) -> bool:
     """Whether every operation the outputs need has a NumPy rule (in its row, or here for the shape
-    rules whose arithmetic depends on the operands' shapes: products and concat)."""
+    rules whose arithmetic depends on the operands' shapes: products, concat, indexing)."""
     wanted = graph.ancestors(graph.graph["outputs"])
     return all(OPS[graph.nodes[n]["op"]].numpy is not None or OPS[graph.nodes[n]["op"]].shape in _BY_SHAPE
                for n in wanted if graph.nodes[n]["kind"] == "op")
@@ -73,11 +74,13 @@ class Tape:
     ``F.binary_cross_entropy`` and ``F.cross_entropy`` with class probabilities
     compute them, per output; for a softmax output, cross_entropy of the
     probabilities themselves, as :mod:`specc.train.losses` does);
-    ``decay`` adds ``decay·Σθ²`` as nnet does.
+    ``decay`` adds ``decay·Σθ²`` as nnet does. ``fixed``: the values of the spec's fixed values
+    (``fixed mu[3]``), by name, constants of the criterion like the data (one not given: the value
+    its init line gives, when that draws no random numbers).
     """
 
     def __init__(self, graph: Graph, inputs: dict[str, np.ndarray], targets: dict[str, np.ndarray],
-                 loss: str = "sse", decay: float = 0.0):
+                 loss: str = "sse", decay: float = 0.0, fixed: dict[str, np.ndarray] | None = None):
         if loss not in LOSSES or not supported(graph):
             raise ValueError(f"the NumPy objective supports the losses {', '.join(LOSSES)}")
         if loss == "cross_entropy" and any(graph.nodes[n]["shape"] == () for n in graph.graph["outputs"]):
@@ -106,6 +109,12 @@ class Tape:
                 self.values[slot] = _per_sample(inputs[node])
             elif attrs["kind"] == "const":
                 self.values[slot] = np.full((1, 1, 1), float(attrs["value"]))
+            elif attrs["kind"] == "fixed":  # a constant of the criterion: no gradient
+                value = (fixed or {}).get(node, start_value(attrs))  # not given: its init line's value
+                if value is None:
+                    raise ValueError(f"the NumPy objective needs the value of the fixed value '{node}'")
+                value = np.broadcast_to(np.asarray(value, dtype=np.float64), attrs["shape"])
+                self.values[slot] = value.reshape((1,) + _tail(attrs["shape"]))
             elif attrs["kind"] == "op":
                 args = tuple(index[a] for a in attrs["args"])
                 forward, backward = self._rules(graph, attrs)
@@ -114,7 +123,10 @@ class Tape:
                     self.steps.append((slot, forward, backward, args))
                 else:  # a function of the data and constants alone: computed here, once
                     with np.errstate(all="ignore"):
-                        self.values[slot] = np.asarray(forward(*[self.values[a] for a in args]), dtype=np.float64)
+                        value = np.asarray(forward(*[self.values[a] for a in args]), dtype=np.float64)
+                    if len(attrs["shape"]) == 1 and value.shape[-1] != attrs["shape"][0]:  # h0[4] = 0: broadcast
+                        value = np.broadcast_to(value, value.shape[:-1] + attrs["shape"])
+                    self.values[slot] = value
         self.outputs = [(index[name], _per_sample(targets[name]), self._loss_of(graph, name))
                         for name in graph.graph["outputs"]]
         self.backward_steps = self.steps[::-1]
@@ -126,7 +138,7 @@ class Tape:
         return _LOSS[self.loss]
 
     def _rules(self, graph: Graph, attrs: dict) -> tuple[Callable, Callable]:
-        row = OPS[attrs["op"]]
+        row = OPS[attrs["op"]].on(*(graph.nodes[a]["shape"] for a in attrs["args"]))  # sum(scalar): identity
         if row.shape in _BY_SHAPE:
             return _BY_SHAPE[row.shape](graph, attrs)
         return row.numpy
@@ -253,5 +265,17 @@ def _concat(graph: Graph, attrs: dict) -> tuple[Callable, Callable]:
     return concat, concat_backward
 
 
-# Shape rules whose NumPy arithmetic depends on the operands' shapes.
-_BY_SHAPE = {"product": _product, "concat": _concat}
+def _pick(graph: Graph, attrs: dict) -> tuple[Callable, Callable]:
+    """x[2] and x[2:4]: units start … stop (from 1, both included) of the last axis; a scalar keeps
+    its unit axis. The gradient goes back to those units, zero elsewhere."""
+    lo, hi = attrs["start"] - 1, attrs["stop"]
+
+    def pick_backward(g, a, y):
+        grad = np.zeros(np.broadcast_shapes(g.shape[:-1], a.shape[:-1]) + a.shape[-1:])
+        grad[..., lo:hi] = g
+        return (grad,)
+    return (lambda a: a[..., lo:hi]), pick_backward
+
+
+# Shape rules whose NumPy arithmetic depends on the operands' shapes (or on the node: indexing).
+_BY_SHAPE = {"product": _product, "concat": _concat, "index": _pick, "slice": _pick}
