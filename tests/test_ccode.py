@@ -20,6 +20,7 @@ from specc.train.data import tensors_for
 from specc.train.engines import ENGINES, CompiledObjective
 from specc.train.losses import LOSSES, Criterion
 from specc.train.multistart import minimize, starting_points
+from specc.train.tape import Tape
 from test_properties import specs
 from test_tape import (BATCHED, SOFTMAX_OUTPUTS, _classification_data, _data, _losses_for,
                        _reference)
@@ -31,6 +32,18 @@ def _engine(spec: str, inputs: dict, targets: dict, loss: str, decay: float = 0.
     engine = ENGINES["compiled"](model, Criterion(model, tensors, LOSSES[loss], decay))
     assert isinstance(engine, CompiledObjective)  # built, not fallen back
     return engine
+
+
+def assert_backends_match_autograd(spec: str, thetas, inputs: dict, targets: dict, loss: str = "sse",
+                                   decay: float = 0.0, rtol: float = 1e-10, atol: float = 1e-12):
+    """The NumPy tape and the compiled criterion, at each row of ``thetas``, against torch autograd."""
+    graph = specc.graph(spec)
+    expected_f, expected_g = _reference(spec, graph, thetas, inputs, targets, loss, decay)
+    for f, g in (Tape(graph, inputs, targets, loss=loss, decay=decay).evaluate(thetas),
+                 _engine(spec, inputs, targets, loss, decay).evaluate(thetas)):
+        np.testing.assert_allclose(f, expected_f, rtol=rtol, atol=atol)
+        np.testing.assert_allclose(g, expected_g, rtol=rtol, atol=atol)
+    return expected_f, expected_g
 
 
 def _points(graph, spec, seed=0, count=3):

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 import specc
+from conftest import assert_spec_error
 from specc.cli import main
 from specc.errors import (InitError, RedefinitionError, ReservedNameError, ShapeError, SizeConflictError,
                           SpecError, UndeterminedSizeError)
@@ -82,10 +83,7 @@ def test_constant_sizes(text, expected):
     ("input x[3]\nM[2, 2] = 0\ny = x", ShapeError, 2, 1, "'M' would be a matrix"),
 ])
 def test_constant_size_errors(text, error, line, column, message):
-    with pytest.raises(error) as caught:
-        specc.graph(text)
-    assert (caught.value.line, caught.value.column) == (line, column)
-    assert message in str(caught.value)
+    assert_spec_error(text, error, line, column, message)
 
 
 def test_a_scalar_constant_still_broadcasts_against_vectors_of_several_sizes():
@@ -218,10 +216,7 @@ def test_a_fixed_values_random_init_draws_after_the_parameters():
     ("input x[3]\nfixed s\ny[2] = W·concat(x, s)", UndeterminedSizeError, 2, 7, "fixed value 's'"),
 ])
 def test_fixed_value_errors(text, error, line, column, message):
-    with pytest.raises(error) as caught:
-        specc.graph(text)
-    assert (caught.value.line, caught.value.column) == (line, column)
-    assert message in str(caught.value)
+    assert_spec_error(text, error, line, column, message)
 
 
 # ---------------------------------------------------------------- fixed values: the module

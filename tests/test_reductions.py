@@ -8,13 +8,13 @@ import torch
 from torch import nn
 
 import specc
+from conftest import assert_spec_error
 from references import layers
 from specc.diagram_units import read_units
 from specc.errors import ArityError, ShapeError, UndeterminedSizeError
 from specc.files import bundled
-from specc.train.tape import Tape
-from test_ccode import _engine
-from test_tape import _data, _reference
+from test_ccode import assert_backends_match_autograd
+from test_tape import _data
 
 D = torch.float64
 
@@ -99,10 +99,7 @@ def test_maximum_minimum_and_clamp_broadcast_as_plus_does():
     ("input x[3]\nparam W[2, 2]\ny = maximum(x, W)", ShapeError, 3, 5, "needs operands of one kind or a scalar"),
 ])
 def test_misuse_is_reported_where_it_is(spec, error, line, column, message):
-    with pytest.raises(error) as caught:
-        specc.graph(spec)
-    assert (caught.value.line, caught.value.column) == (line, column)
-    assert message in str(caught.value)
+    assert_spec_error(spec, error, line, column, message)
 
 
 def test_max_and_min_are_functions_now_not_typos_of_softmax():
@@ -144,11 +141,7 @@ def test_tape_and_compiled_criterion_match_autograd(name, loss):
     inputs, targets = _data(graph)
     size = sum(int(np.prod(graph.nodes[p]["shape"])) for p in graph.graph["params"])
     thetas = np.random.default_rng(0).normal(size=(3, size))
-    expected_f, expected_g = _reference(spec, graph, thetas, inputs, targets, loss, 0.0)
-    for f, g in (Tape(graph, inputs, targets, loss=loss).evaluate(thetas),
-                 _engine(spec, inputs, targets, loss).evaluate(thetas)):
-        np.testing.assert_allclose(f, expected_f, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(g, expected_g, rtol=1e-10, atol=1e-12)
+    assert_backends_match_autograd(spec, thetas, inputs, targets, loss)
 
 
 def _theta(spec: str, **values) -> np.ndarray:
@@ -173,10 +166,7 @@ def test_ties_share_the_gradient_as_torch_does_in_every_backend(what, values):
     graph = specc.graph(TIES)
     inputs, targets = _data(graph)
     thetas = _theta(TIES, **values)[None, :]
-    expected_f, expected_g = _reference(TIES, graph, thetas, inputs, targets, "sse", 0.0)
-    for f, g in (Tape(graph, inputs, targets).evaluate(thetas), _engine(TIES, inputs, targets, "sse").evaluate(thetas)):
-        np.testing.assert_allclose(f, expected_f, rtol=1e-12)
-        np.testing.assert_allclose(g, expected_g, rtol=1e-12, atol=1e-14)
+    assert_backends_match_autograd(TIES, thetas, inputs, targets, rtol=1e-12, atol=1e-14)
 
 
 def test_amax_shares_a_tie_evenly_where_max_over_a_dim_would_pick_one():
@@ -190,14 +180,10 @@ def test_amax_shares_a_tie_evenly_where_max_over_a_dim_would_pick_one():
 
 def test_ties_in_the_data_too():
     spec = "input x[3]\ny = maximum(x, a) + clamp(x, lo, hi) + max(relu(x)) * c\n"
-    graph = specc.graph(spec)
     inputs = {"x": np.array([[0.0, 0.5, 0.5], [-1.0, 0.0, 0.5], [0.2, -0.3, 0.0], [0.0, 0.0, 0.0]])}
     targets = {"y": np.random.default_rng(1).normal(size=(4, 3))}
     thetas = _theta(spec, a=[0.5, 0.0, 0.2], lo=[0.0, 0.5, -0.3], hi=[0.5, 0.5, 0.0], c=2.0)[None, :]
-    expected_f, expected_g = _reference(spec, graph, thetas, inputs, targets, "sse", 0.0)
-    for f, g in (Tape(graph, inputs, targets).evaluate(thetas), _engine(spec, inputs, targets, "sse").evaluate(thetas)):
-        np.testing.assert_allclose(f, expected_f, rtol=1e-12)
-        np.testing.assert_allclose(g, expected_g, rtol=1e-12, atol=1e-14)
+    assert_backends_match_autograd(spec, thetas, inputs, targets, rtol=1e-12, atol=1e-14)
 
 
 def test_the_norm_of_a_zero_vector_passes_no_gradient():
@@ -205,11 +191,8 @@ def test_the_norm_of_a_zero_vector_passes_no_gradient():
     graph = specc.graph(spec)
     inputs, targets = _data(graph)
     thetas = np.zeros((1, 3))
-    expected_f, expected_g = _reference(spec, graph, thetas, inputs, targets, "sse", 0.0)
-    assert not expected_g.any()
-    for f, g in (Tape(graph, inputs, targets).evaluate(thetas), _engine(spec, inputs, targets, "sse").evaluate(thetas)):
-        np.testing.assert_allclose(f, expected_f, rtol=1e-14)
-        assert not g.any() and np.isfinite(g).all()
+    _, expected_g = assert_backends_match_autograd(spec, thetas, inputs, targets, rtol=1e-14, atol=0)
+    assert not expected_g.any()  # and so neither backend's (compared with atol 0)
 
 
 # ---------------------------------------------------------------- drawing

@@ -16,9 +16,8 @@ from specc.diagram_units import read_units
 from specc.dump import dump_ast, dump_ir
 from specc.errors import IndexRangeError, KindError, ShapeError, SpecSyntaxError, UndeterminedSizeError
 from specc.parser import BinOp, Call, Index, Name, Neg, Num, Transpose, parse_program
-from specc.train.tape import Tape
-from test_ccode import _engine
-from test_tape import _data, _reference
+from test_ccode import assert_backends_match_autograd
+from test_tape import _data
 
 F64 = torch.float64
 TIED = (ROOT / "specs" / "tied_autoencoder.spec").read_text(encoding="utf-8")
@@ -301,13 +300,7 @@ def test_tape_and_compiled_criterion_match_autograd(name, loss):
     inputs, targets = _data(graph, batch=5, seed=2)
     size = sum(int(np.prod(graph.nodes[p]["shape"], dtype=np.int64)) for p in graph.graph["params"])
     thetas = 0.5 * np.random.default_rng(3).random((3, size)) + 0.2
-    expected_f, expected_g = _reference(spec, graph, thetas, inputs, targets, loss, 0.01)
-    values, grads = Tape(graph, inputs, targets, loss=loss, decay=0.01).evaluate(thetas)
-    np.testing.assert_allclose(values, expected_f, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(grads, expected_g, rtol=1e-10, atol=1e-12)
-    values, grads = _engine(spec, inputs, targets, loss, 0.01).evaluate(thetas)
-    np.testing.assert_allclose(values, expected_f, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(grads, expected_g, rtol=1e-10, atol=1e-12)
+    assert_backends_match_autograd(spec, thetas, inputs, targets, loss, decay=0.01)
 
 
 def test_the_tied_autoencoder_fits_with_bfgs():
