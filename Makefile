@@ -23,3 +23,4 @@ bench: setup
 		|| echo "R's nnet could not be installed: the benchmark quotes the issue's figures instead"
 	$(PYTHON) benchmarks/run.py
 	$(PYTHON) benchmarks/suite.py
+	$(PYTHON) benchmarks/fuzz.py --cases 100000 --seconds 1200 --save out/fuzz

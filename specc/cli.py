@@ -18,9 +18,9 @@ import os
 import sys
 from pathlib import Path
 
-from . import api
+from . import api, options
 from .errors import SpecDiagnostic, SpecError, SpecWarning
-from .files import atomic_path, bundled, require
+from .files import bundled, check_output, require, write_file
 from .ir import Graph
 
 
@@ -72,9 +72,17 @@ def format_summary(info: dict) -> str:
 
 
 # ---------------------------------------------------------------- commands
-def graph_warned(path, strict: bool = False) -> Graph:
-    """The IR of a spec file, its warnings printed (as errors under ``strict``)."""
-    return print_warnings(api.graph(Path(path)), strict)
+def graph_warned(path, strict: bool = False, **limits) -> Graph:
+    """The IR of a spec file, its warnings printed (as errors under ``strict``); ``limits``: max_size,
+    max_elements (:func:`limits_given`)."""
+    return print_warnings(api.graph(Path(path), **limits), strict)
+
+
+def limits_given(args) -> dict:
+    """--max-size and --max-elements (specc/limits.py), refused by their flags' names when bad."""
+    given = {"max_size": args.max_size, "max_elements": args.max_elements}
+    options.check(given, cli=True)
+    return given
 
 
 def print_warnings(ir: Graph, strict: bool = False) -> Graph:
@@ -86,14 +94,14 @@ def print_warnings(ir: Graph, strict: bool = False) -> Graph:
 
 
 def cmd_check(args) -> int:
-    failed = 0
+    failed, limits = 0, limits_given(args)
     for file in args.files:
         try:
             if args.dump == "ast":
                 from .dump import dump_ast
-                sys.stdout.write(dump_ast(api.parse(Path(file))))
+                sys.stdout.write(dump_ast(api.parse(Path(file), **limits)))
                 continue
-            ir = graph_warned(file, args.strict)
+            ir = graph_warned(file, args.strict, **limits)
         except SpecError as err:
             print(err.format(), file=sys.stderr)
             failed += 1
@@ -117,7 +125,7 @@ def cmd_explain(args) -> int:
 
     from .explain import explain, format_explanation
     text, file = api.read_spec_file(args.file)
-    ir, found = explain(text, file, args.name)
+    ir, found = explain(text, file, args.name, **limits_given(args))
     print_warnings(ir)
     print(json.dumps(found, indent=2, ensure_ascii=False) if args.json else format_explanation(found))
     return 0
@@ -125,7 +133,7 @@ def cmd_explain(args) -> int:
 
 def cmd_inspect(args) -> int:
     import json
-    ir = graph_warned(args.file)
+    ir = graph_warned(args.file, **limits_given(args))
     info = summary(ir)
     if args.weights and args.json:
         from .diagram import connections_list
@@ -140,8 +148,10 @@ def cmd_inspect(args) -> int:
 def cmd_compile(args) -> int:
     from .compile import emit_source
     to_stdout = args.output in (None, "-")
+    if not to_stdout:
+        check_output(args.output, "-o", inputs=[("the spec", args.file)])
     spec_file = recorded_name(args.file, None if to_stdout else args.output)
-    source = emit_source(graph_warned(args.file), spec_file=spec_file)
+    source = emit_source(graph_warned(args.file, **limits_given(args)), spec_file=spec_file)
     if to_stdout:
         sys.stdout.write(source)
     else:
@@ -162,20 +172,19 @@ def recorded_name(spec: str, output: str | None) -> str:
         return Path(spec).name
 
 
-def _write_text(path: str | os.PathLike, text: str, make_parents: bool = False) -> None:
-    try:
-        with atomic_path(path, make_parents=make_parents) as temporary:
-            temporary.write_text(text, encoding="utf-8")
-    except OSError as err:  # a missing folder or no permission: the user's to fix, not a traceback
-        raise SpecError(f"cannot write {path}: {err.strerror or err}") from None
+def _write_text(path: str | os.PathLike, text: str) -> None:
+    write_file(path, text.encode("utf-8"))  # a missing folder or no permission: one line (specc.files)
 
 
 def cmd_draw(args) -> int:
-    from .diagram import draw, write_drawing
-    options = dict(rankdir=args.rankdir, title=args.title, show_shapes=args.show_shapes,
-                   show_bias=not args.hide_bias, pos_color=args.pos_color, neg_color=args.neg_color,
-                   width_range=tuple(args.width_range), weight_labels=args.weight_labels, max_units=args.max_units)
-    diagram = draw(graph_warned(args.file), weights=args.weights, view=args.view, **options)
+    from .diagram import DRAWN, FORMATS, draw, write_drawing
+    options.check(dict(dpi=args.dpi, max_units=args.max_units, width_range=tuple(args.width_range)), cli=True)
+    check_output(args.output, "-o", formats=FORMATS, writer=DRAWN,
+                 inputs=[("the spec", args.file), ("the weights (--weights)", args.weights)])
+    style = dict(rankdir=args.rankdir, title=args.title, show_shapes=args.show_shapes,
+                 show_bias=not args.hide_bias, pos_color=args.pos_color, neg_color=args.neg_color,
+                 width_range=tuple(args.width_range), weight_labels=args.weight_labels, max_units=args.max_units)
+    diagram = draw(graph_warned(args.file, **limits_given(args)), weights=args.weights, view=args.view, **style)
     write_drawing(diagram, args.output, dpi=args.dpi)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
@@ -189,8 +198,8 @@ def cmd_demo(args) -> int:
         raise SpecError(f"no .spec files in {folder}")
     from .compile import emit_source
     from .diagram import draw_for_demo
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output(args.out, "--out", folder=True)
+    out.mkdir(exist_ok=True)  # the folder itself, in a folder that exists (specc.files)
     for spec in specs:
         ir = print_warnings(api.graph(spec))
         print(format_summary(summary(ir)))
@@ -218,8 +227,7 @@ def cmd_demo(args) -> int:
 # ---------------------------------------------------------------- train, predict
 def cmd_train(args) -> int:
     import json
-    if args.plot:
-        require("matplotlib", "--plot")  # before a long fit, not after it
+    check_train_arguments(args)  # before the spec, the data and the fit
     import torch
 
     from .api import load
@@ -230,7 +238,8 @@ def cmd_train(args) -> int:
         (OPTIMIZERS[args.optimizer].dtype or torch.float32) if args.optimizer else None
     if args.seed is not None:
         torch.manual_seed(args.seed)  # the compiler's initial values, then the mini-batch order and restarts
-    module = load(Path(args.spec)).to(dtype or torch.float32)  # the one IR of this command: the module carries it
+    # the one IR of this command: the module carries it; a number of the spec beyond the dtype is refused
+    module = load(Path(args.spec), dtype=dtype or torch.float32, **limits_given(args))
     print_warnings(module.spec_ir)
     if dtype is None and args.init_from:
         module.double()  # the file's values at full precision; fit chooses the dtype (float64 for bfgs)
@@ -257,13 +266,32 @@ def cmd_train(args) -> int:
     return 0
 
 
+def check_train_arguments(args) -> None:
+    """Refuse bad option values and unwritable outputs before the spec or the data is read, so a
+    mistake never costs a fit (specc.options, specc.files.check_output)."""
+    options.check({name: getattr(args, name) for name in ("lr", "momentum", "decay", "abstol", "reltol",
+                   "epochs", "max_iter", "batch_size", "restarts", "seed", "rang")}, cli=True)
+    inputs = [("the spec", args.spec), ("the data (--data)", args.data),
+              ("the initial values (--init-from)", args.init_from)]
+    if args.out:
+        check_output(args.out, "--out", inputs=inputs)
+    if args.plot:
+        require("matplotlib", "--plot")
+        from .train.report import plot_formats
+        check_output(args.plot, "--plot", formats=plot_formats(), writer="matplotlib writes",
+                     inputs=inputs + [("the weights (--out)", args.out)])
+
+
 def cmd_predict(args) -> int:
     import torch
 
     from .api import load
     from .train.data import columns_of, csv_text, write_csv
     from .train import predict
-    module = load(Path(args.spec), weights=args.weights)  # in the weights' own precision
+    if args.output not in (None, "-"):
+        check_output(args.output, "-o", inputs=[("the spec", args.spec), ("the weights (--weights)", args.weights),
+                                                ("the data (--data)", args.data)])
+    module = load(Path(args.spec), weights=args.weights, **limits_given(args))  # in the weights' own precision
     print_warnings(module.spec_ir)
     columns = columns_of(predict(module, args.data, next(module.parameters(), torch.empty(0)).dtype))
     if args.output in (None, "-"):
@@ -313,6 +341,15 @@ def _choices(table: str) -> dict:
     return dict(choices=_TrainTable(table), metavar="NAME")
 
 
+def _limit_options(p: argparse.ArgumentParser) -> None:
+    """What a spec may hold (specc/limits.py), on every command that builds its IR."""
+    p.add_argument("--max-elements", type=int, metavar="N",
+                   help="most numbers a spec may hold: parameters, fixed values and one sample's values "
+                        "(default 100000000)")
+    p.add_argument("--max-size", type=int, metavar="N",
+                   help="most units along any one dimension (default: --max-elements)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="specc", description="Compile network specs into PyTorch modules.")
     parser.add_argument("--version", action=_Version, help="print the version and exit")
@@ -325,18 +362,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "(formats: docs/ir.md)")
     p.add_argument("--strict", action="store_true",
                    help="treat warnings (likely typos: docs/language.md, \"Warnings\") as errors")
+    _limit_options(p)
     p.set_defaults(run=cmd_check, parser=p)
 
     p = sub.add_parser("explain", help="each size, and the statements that fixed it")
     p.add_argument("file", metavar="SPEC")
     p.add_argument("name", nargs="?", metavar="NAME", help="one node, input or parameter (default: all)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    _limit_options(p)
     p.set_defaults(run=cmd_explain, parser=p)
 
     p = sub.add_parser("inspect", help="inputs, outputs, parameters and node sizes")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--weights", metavar="W", help="also print these weights connection by connection (b->h1 …)")
+    _limit_options(p)
     p.set_defaults(run=cmd_inspect, parser=p)
 
     p = sub.add_parser("draw", help="draw the network with Graphviz (neurons, layers or graph view)")
@@ -359,11 +399,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-units", type=int, default=32, metavar="N",
                    help="widest layer the default neuron view takes (default 32)")
     p.add_argument("--dpi", type=float, help="resolution of a .png (Graphviz's default: 96)")
+    _limit_options(p)
     p.set_defaults(run=cmd_draw, parser=p)
 
     p = sub.add_parser("compile", help="write standalone PyTorch source")
     p.add_argument("file", metavar="FILE")
     p.add_argument("-o", "--output", metavar="OUT.py", help="file to write (default: standard output)")
+    _limit_options(p)
     p.set_defaults(run=cmd_compile, parser=p)
 
     p = sub.add_parser("train", help="fit a spec's parameters to data (CSV or NPZ)")
@@ -403,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="LOSS.png", help="draw the loss curve")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no 'wrote' lines")
+    _limit_options(p)
     p.set_defaults(run=cmd_train, parser=p)
 
     p = sub.add_parser("predict", help="the outputs of a trained spec on new inputs, as CSV")
@@ -410,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", required=True, metavar="W", help="safetensors or JSON weights")
     p.add_argument("--data", required=True, metavar="FILE", help="CSV or NPZ with the spec's inputs")
     p.add_argument("-o", "--output", metavar="PREDS.csv", help="file to write (default: standard output)")
+    _limit_options(p)
     p.set_defaults(run=cmd_predict, parser=p)
 
     p = sub.add_parser("demo", help="run the bundled specs through the whole pipeline")

@@ -122,8 +122,9 @@ class _Writer:
     def number(self, node: str) -> float | None:
         """The value of a node computed from numbers alone (no input, no parameter), else None.
 
-        Computed once, here, in float64 by the operation's NumPy rule: ``sqrt(2)`` or ``1/0`` in a
-        spec mean what they would mean on a float64 tensor (to the last bit for + - * / and sqrt).
+        Computed once, here, in float64 by the operation's NumPy rule: ``sqrt(2)`` in a spec means
+        what it would mean on a float64 tensor (to the last bit for + - * / and sqrt). A number that
+        is not finite never gets here: building the IR refuses it (specc/limits.py).
         """
         if node not in self.numbers:
             attrs = self.g.nodes[node]
@@ -154,7 +155,7 @@ class _Writer:
 
     def _as_literal(self, node: str) -> bool:
         """Numbers-only arithmetic stays readable (``2 * math.pi``) where Python's float arithmetic gives
-        exactly the folded value; anything else (a function call, ``1/0``, ``2^0.5``) is written as its
+        exactly the folded value; anything else (a function call, ``2^0.5``) is written as its
         computed value."""
         value = self.number(node)
         attrs = self.g.nodes[node]
@@ -544,8 +545,9 @@ def _digest(source: str) -> str:
     return hashlib.sha1(source.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
-def load_module(graph: Graph):
-    """An instance of the class :func:`emit_source` writes, loaded the way ``import`` would load that file."""
+def load_module(graph: Graph, dtype=None):
+    """An instance of the class :func:`emit_source` writes, loaded the way ``import`` would load that file;
+    built with ``dtype`` as torch's default dtype when given (else in torch's own default)."""
     with collector_paused():
         source = emit_source(graph)
         code = compile(source, filename := f"<specc {_digest(source)}>", "exec")
@@ -554,6 +556,16 @@ def load_module(graph: Graph):
     # Registered so that inspect.getsource, tracebacks and torch.compile can see the generated lines.
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     exec(code, module.__dict__)  # our generated code, not spec text
-    instance = getattr(module, class_name(graph.graph["file"]))()
+    cls = getattr(module, class_name(graph.graph["file"]))
+    if dtype is None:
+        instance = cls()
+    else:
+        import torch
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(dtype)
+        try:
+            instance = cls()
+        finally:
+            torch.set_default_dtype(previous)
     instance.spec_ir = graph  # a plain attribute: not in state_dict, and fit/draw/data need not rebuild it
     return instance

@@ -35,14 +35,16 @@ import graphviz
 
 from .diagram_units import CONST, Column, Connection, Net, NotDrawable, Term, format_connections, read_units
 from .errors import SpecError
-from .files import atomic_path
+from .files import check_output, write_file
 from .ir import Graph
+from .options import check as check_values  # not `options`: draw() takes **options
 
 if TYPE_CHECKING:  # torch is imported only where weights are read: a .dot of a spec needs no torch
     import torch
 
 VIEWS = ("neurons", "layers", "graph")
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None, ".gv": None}  # None: DOT text
+DRAWN = "specc draws"  # the refusal of another suffix: "unsupported format '.xyz' (specc draws .dot, … or .svg)"
 INSTALL_HINT = ("Graphviz's `dot` program is not installed; install it with `apt-get install graphviz` "
                 "(Debian/Ubuntu), `brew install graphviz` (macOS) or `conda install graphviz`, "
                 "or write a .dot file, which needs no Graphviz")
@@ -77,9 +79,7 @@ class Style:
                 raise SpecError(f"'{color}' is not a colour: give a name like 'darkgreen' or '#rrggbb'")
         if self.rankdir not in (None, "LR", "TB", "RL", "BT"):
             raise SpecError(f"rankdir must be LR, TB, RL or BT, not '{self.rankdir}'")
-        low, high = self.width_range
-        if not 0 < low <= high:
-            raise SpecError(f"the width range must be 0 < MIN <= MAX, not {low} {high}")
+        check_values({"width_range": self.width_range, "max_units": self.max_units})
 
 
 # ---------------------------------------------------------------- escaping
@@ -148,10 +148,9 @@ def draw(spec, weights=None, view: str | None = None, **options) -> graphviz.Dig
 
 def write_drawing(dot: graphviz.Digraph, path: str | os.PathLike, dpi: float | None = None) -> Path:
     """Write ``dot`` to ``path``: DOT text for .dot/.gv (no Graphviz needed), else rendered by ``dot``."""
-    path = Path(path)
+    check_values({"dpi": dpi})
+    path = check_output(path, formats=FORMATS, writer=DRAWN)  # before Graphviz runs
     suffix = path.suffix.lower()
-    if suffix not in FORMATS:
-        raise SpecError(f"cannot tell the format of '{path}': name it .svg, .png, .pdf or .dot")
     if FORMATS[suffix] is None:
         data = dot.source.encode("utf-8")
     else:
@@ -165,9 +164,7 @@ def write_drawing(dot: graphviz.Digraph, path: str | os.PathLike, dpi: float | N
         except graphviz.CalledProcessError as err:
             message = err.stderr.decode(errors="replace").strip() if err.stderr else str(err)
             raise SpecError(f"Graphviz failed to draw {path}: {message}") from None
-    with atomic_path(path) as temporary:
-        temporary.write_bytes(data)
-    return path
+    return write_file(path, data)
 
 
 def draw_for_demo(spec, stem: str | os.PathLike) -> Path:

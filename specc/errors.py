@@ -75,15 +75,38 @@ def _located(span: Span | None, level: str, message: str) -> str:
     return f"{span}: {level}: {message}" if span else f"{level}: {message}"
 
 
+EXCERPT_WIDTH = 240  # characters of a source line an excerpt shows
+
+
+def normalise_newlines(source: str) -> str:
+    """CRLF and CR-only line ends as ``\\n``: the parser counts lines by ``\\n`` alone, so this and
+    :func:`split_lines` give every stage the same lines."""
+    return source.replace("\r\n", "\n").replace("\r", "\n") if "\r" in source else source
+
+
+def split_lines(source: str) -> list[str]:
+    """A spec's lines as the parser counts them: split at newlines only, never at the \\f, VT, NEL
+    or U+2028 that ``str.splitlines`` also breaks at (a comment may hold them)."""
+    return normalise_newlines(source).split("\n")
+
+
 def _excerpt(source: str | None, span: Span | None) -> list[str]:
     if source is None or span is None:
         return []
-    lines = source.splitlines()
+    lines = split_lines(source)
     if not 1 <= span.line <= len(lines):
         return []
-    text = lines[span.line - 1].replace("\t", " ")
+    # one character for one: the caret stays under its column, and a \f or U+2028 breaks no line
+    text = "".join(" " if ch == "\t" or not ch.isprintable() else ch for ch in lines[span.line - 1])
     width = max(1, span.end_column - span.column) if span.end_line == span.line else 1
-    return ["    " + text, "    " + " " * (span.column - 1) + "^" + "~" * (width - 1)]
+    start = span.column - 1
+    if len(text) > EXCERPT_WIDTH:  # a very long line: the part around the caret, cut with …
+        first = max(0, min(start - EXCERPT_WIDTH // 4, len(text) - EXCERPT_WIDTH))
+        cut = text[first:first + EXCERPT_WIDTH]
+        text = ("…" if first else "") + cut + ("…" if first + EXCERPT_WIDTH < len(text) else "")
+        start = start - first + (1 if first else 0)
+        width = max(1, min(width, EXCERPT_WIDTH - (start - (1 if first else 0))))
+    return ["    " + text, "    " + " " * start + "^" + "~" * (width - 1)]
 
 
 class SpecSyntaxError(SpecError):
@@ -150,6 +173,11 @@ class InitError(SpecError):
 
 class LimitError(SpecError):
     """A spec beyond what the compiler takes on: an expression nested too deeply, too many operations."""
+
+
+class ConstantError(SpecError):
+    """A number the spec writes or computes from numbers alone that is not finite (``1e400``, ``1/0``,
+    ``log(-1)``), a division by a constant zero, or a number the module's dtype cannot hold."""
 
 
 class DataError(SpecError):

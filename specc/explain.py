@@ -22,13 +22,17 @@ LONG = 50  # a chain longer than this is kept as its first 3 and last 2 steps, -
 # layers has chains as long as it is deep, and explaining all its names must stay linear
 
 
-def explain(text: str, file: str, name: str | None = None) -> tuple[Graph, dict]:
-    """(the IR, what ``specc explain`` reports as data) for spec text; ``name`` picks one entry."""
+def explain(text: str, file: str, name: str | None = None, max_size: int | None = None,
+            max_elements: int | None = None) -> tuple[Graph, dict]:
+    """(the IR, what ``specc explain`` reports as data) for spec text; ``name`` picks one entry;
+    ``max_size``, ``max_elements``: as ``specc.graph``'s."""
+    from .limits import limits_of
     from .lower import build_graph, collector_paused
     from .parser import parse_program
+    limits = limits_of(max_size, max_elements)
     unifier = Unifier(trace=[])
     with collector_paused():
-        ir = build_graph(parse_program(text, file), unifier)
+        ir = build_graph(parse_program(text, file, limits), unifier, limits)
     names = _names(ir)
     if name is not None and name not in names:
         raise UnknownNameError(_unknown(name, names, file))

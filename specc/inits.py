@@ -41,6 +41,8 @@ class Initializer:
     write: Callable[..., str]  # (param_code, *float_args) -> statement
     min_dims: int = 0
     doc: str = ""
+    # (filled args) -> what is wrong with them, or None; torch would raise on them when the module is built
+    refuse: Callable[..., str | None] = lambda *args: None
 
     @property
     def arity(self) -> tuple[int, int]:
@@ -52,6 +54,10 @@ class Initializer:
 
 
 n = number
+
+
+def _at_least_0(what: str, value: float) -> str | None:
+    return f"{what} of at least 0, not {n(value)}" if value < 0 else None
 
 
 def _nested(values) -> str:
@@ -69,14 +75,18 @@ INITIALIZERS: dict[str, Initializer] = _rows(
     Initializer("constant", (None,), lambda p, v: f"nn.init.constant_({p}, {n(v)})", doc="every entry v"),
     Initializer("zeros", (), lambda p: f"nn.init.zeros_({p})"),
     Initializer("ones", (), lambda p: f"nn.init.ones_({p})"),
-    Initializer("uniform", (0.0, 1.0), lambda p, lo, hi: f"nn.init.uniform_({p}, {n(lo)}, {n(hi)})"),
-    Initializer("normal", (0.0, 1.0), lambda p, m, s: f"nn.init.normal_({p}, {n(m)}, {n(s)})"),
+    Initializer("uniform", (0.0, 1.0), lambda p, lo, hi: f"nn.init.uniform_({p}, {n(lo)}, {n(hi)})",
+                refuse=lambda lo, hi: f"lo ≤ hi, not {n(lo)} > {n(hi)}" if lo > hi else None),
+    Initializer("normal", (0.0, 1.0), lambda p, m, s: f"nn.init.normal_({p}, {n(m)}, {n(s)})",
+                refuse=lambda m, s: _at_least_0("a standard deviation", s)),
     # torch.randn draws the same numbers as normal_ on an empty tensor of that shape.
     Initializer("randn", (), lambda p: f"nn.init.normal_({p})", doc="standard normal, as torch.randn"),
     Initializer("rang", (0.7,), lambda p, r: f"nn.init.uniform_({p}, {n(-r)}, {n(r)})",
-                doc="nnet's uniform(-rang, rang)"),
-    Initializer("xavier_uniform", (1.0,), lambda p, g: f"nn.init.xavier_uniform_({p}, gain={n(g)})", min_dims=2),
-    Initializer("xavier_normal", (1.0,), lambda p, g: f"nn.init.xavier_normal_({p}, gain={n(g)})", min_dims=2),
+                doc="nnet's uniform(-rang, rang)", refuse=lambda r: _at_least_0("a range", r)),
+    Initializer("xavier_uniform", (1.0,), lambda p, g: f"nn.init.xavier_uniform_({p}, gain={n(g)})", min_dims=2,
+                refuse=lambda g: _at_least_0("a gain", g)),
+    Initializer("xavier_normal", (1.0,), lambda p, g: f"nn.init.xavier_normal_({p}, gain={n(g)})", min_dims=2,
+                refuse=lambda g: _at_least_0("a gain", g)),
     Initializer("kaiming_uniform", (0.0,), lambda p, a: f"nn.init.kaiming_uniform_({p}, a={n(a)})", min_dims=2),
     Initializer("kaiming_normal", (0.0,), lambda p, a: f"nn.init.kaiming_normal_({p}, a={n(a)})", min_dims=2),
     Initializer("orthogonal", (1.0,), lambda p, g: f"nn.init.orthogonal_({p}, gain={n(g)})", min_dims=2),
@@ -223,6 +233,10 @@ def apply_init_lines(graph: Graph, lines: list[ast.Init], what_is: Callable[[str
         elif not lo <= len(args) <= hi:
             raise ArityError(f"init scheme '{scheme}' takes {lo if lo == hi else f'{lo} to {hi}'} "
                              f"argument(s), not {len(args)}", line.dist.span)
+        row = INITIALIZERS[scheme]
+        wrong = None if scheme == "values" else row.refuse(*(tuple(args) + row.defaults[len(args):]))
+        if wrong:
+            raise InitError(f"init scheme '{scheme}' needs {wrong}", line.dist.span)
         shape = graph.nodes[name]["shape"]
         if len(shape) < INITIALIZERS[scheme].min_dims:
             raise InitError(f"init scheme '{scheme}' needs a matrix; '{name}' has shape {list(shape)}",

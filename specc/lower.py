@@ -41,10 +41,11 @@ from functools import lru_cache
 from . import parser as ast
 from .errors import (ArgumentError, ArityError, CycleError, DataError, InputAssignmentError, KindError, LimitError,
                      RedefinitionError, ReservedNameError, ShapeError, Span, SpecError,
-                     UnknownFunctionError, UnknownNameError)
+                     UnknownFunctionError, UnknownNameError, split_lines)
 from .inits import apply_init_lines, assign_roles
 from .ir import Graph
 from .ops import FUNCTIONS
+from .limits import DEFAULT, UNLIMITED, Limits, check_numbers, check_sizes
 from .lint import diagnose, issue, star_notes
 from .shapes import Unifier, infer
 
@@ -80,7 +81,7 @@ ELEMENTWISE_OPS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
 
 @lru_cache(maxsize=8)
 def _lines(source: str) -> list[str]:
-    return source.splitlines()  # once per source: a label per operation would otherwise be quadratic
+    return split_lines(source)  # once per source: a label per operation would otherwise be quadratic
 
 
 def source_text(source: str, span: Span) -> str:
@@ -292,8 +293,8 @@ class _Builder:
             args = (self.lower(expr.operand, env, stmt, via),)
             stop = expr.start if expr.stop is None else expr.stop
             return self._new(stmt, kind="op", op="index" if expr.stop is None else "slice", args=args,
-                             span=expr.span, label=label, via=via, start=int(expr.start.value),
-                             stop=int(stop.value), bound_spans=(expr.start.span, stop.span))
+                             span=expr.span, label=label, via=via, start=int(expr.start.text),
+                             stop=int(stop.text), bound_spans=(expr.start.span, stop.span))
         fn = self.resolve_function(expr.func)
         args = [self.lower(a, env, stmt, via) for a in expr.args]
         if fn in FUNCTIONS:
@@ -413,11 +414,13 @@ def _pos(span: Span) -> tuple[int, int]:
     return span.line, span.column
 
 
-def build_graph(program: ast.Program, unifier: Unifier | None = None) -> Graph:
+def build_graph(program: ast.Program, unifier: Unifier | None = None, limits: Limits = DEFAULT) -> Graph:
     """The IR of a parsed program, with every shape inferred; raises :class:`SpecError`. Warnings
     (specc/lint.py) go to ``graph.graph["warnings"]``. ``unifier``: one to infer with, kept by the
-    caller (``specc explain`` reads where each size came from)."""
+    caller (``specc explain`` reads where each size came from). ``limits``: what the spec may hold,
+    and its numbers-only arithmetic finite (specc/limits.py)."""
     builder = _Builder(program)
+    unifier = Unifier() if unifier is None else unifier
     try:
         builder.collect()
         builder.find_params()
@@ -441,6 +444,8 @@ def build_graph(program: ast.Program, unifier: Unifier | None = None) -> Graph:
             infer(graph, [(d.name.id, d.dims, d.span) for d in outputs], unifier)
         except ShapeError as err:
             raise star_notes(builder, err) from None
+        check_sizes(graph, unifier, limits)
+        check_numbers(graph)
         for decl in outputs:
             source = graph.nodes[decl.name.id]
             graph.add_node(f"output:{decl.name.id}", kind="output", name=decl.name.id, stmt=None, span=decl.span,
@@ -470,10 +475,10 @@ def collector_paused():
 
 
 @lru_cache(maxsize=8)  # a few: one command reads one or two specs, and a large IR holds much memory
-def graph_of(text: str, file: str = "<spec>") -> Graph:
-    """The IR of spec text, built once per distinct (text, file) and shared: treat it as read-only."""
+def graph_of(text: str, file: str = "<spec>", limits: Limits = DEFAULT) -> Graph:
+    """The IR of spec text, built once per distinct (text, file, limits) and shared: treat it as read-only."""
     with collector_paused():
-        graph = build_graph(ast.parse_program(text, file))
+        graph = build_graph(ast.parse_program(text, file, limits), limits=limits)
     issue(graph)  # here, so that a memoised IR warns once
     return graph
 
@@ -489,7 +494,8 @@ def spec_graph(model_or_graph) -> Graph:
     source = getattr(model_or_graph, "spec_source", None)
     if source is None:
         raise DataError("the model was not compiled by specc (it has no spec_source)")
-    return graph_of(source, getattr(model_or_graph, "spec_file", "<spec>"))
+    # the module exists, so the limits on what it may hold have nothing left to prevent
+    return graph_of(source, getattr(model_or_graph, "spec_file", "<spec>"), UNLIMITED)
 
 
 def _check_cycles(graph: Graph) -> None:

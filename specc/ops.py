@@ -8,7 +8,7 @@ and numbers-only uses of it are computed at compile time), whether it is affine
 (the unit views fold it into edge weights), and its backends. The ``numpy``
 backend is a forward and a backward rule on float64 arrays: the NumPy training
 tape runs it, and the compiler folds numbers-only expressions (``sqrt(2)``,
-``1/0``) with its forward rule. The ``c`` backend is the same pair of rules in C,
+``2^0.5``) with its forward rule (one that is not finite, ``1/0``, is an error: specc/limits.py). The ``c`` backend is the same pair of rules in C,
 which the compiled criterion (``specc.train.ccode``) writes into its source.
 
 Stages dispatch on the row: parse (operator → row name), shapes (``shape``),
@@ -114,7 +114,8 @@ class Op:
         return self.operands[min(position, len(self.operands) - 1)]
 
     def fold(self, *values: float) -> float:
-        """The operation on plain numbers, as float64 arrays compute it (``1/0`` is inf, ``log(-1)`` nan).
+        """The operation on plain numbers, as float64 arrays compute it (``1/0`` is inf, ``log(-1)`` nan:
+        never an exception; specc/limits.py makes a spec's non-finite numbers errors, with their place).
 
         Python's own float arithmetic where it is exactly that (so ``init c = -1`` needs no NumPy);
         NumPy's float64 for the rest, and where Python would raise instead (``1/0``).

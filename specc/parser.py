@@ -10,12 +10,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Union
 
-import lark
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from .ops import BINARY_OPERATORS
-from .errors import IndexRangeError, LimitError, ReservedNameError, Span, SpecError, SpecSyntaxError
+from .errors import (IndexRangeError, LimitError, ReservedNameError, Span, SpecError, SpecSyntaxError,
+                     normalise_newlines, split_lines)
+from .limits import DEFAULT, Limits, literal, shown_digits, written_size
 
 KEYWORDS = frozenset({"input", "output", "param", "fixed", "def", "init"})
 # Each stage walks an expression recursively; this keeps every walk far inside Python's recursion limit.
@@ -195,9 +196,13 @@ class _BracketContinuation:
 
     always_accept = ("_NL",)
 
+    def __init__(self):
+        self.last: Token | None = None  # the latest token: where an unforeseen failure is reported
+
     def process(self, stream):
         depth = 0
         for token in stream:
+            self.last = token
             if token.type in ("LPAR", "LSQB"):
                 depth += 1
             elif token.type in ("RPAR", "RSQB"):
@@ -239,6 +244,7 @@ class _ToAst(Transformer):
     def __init__(self):
         super().__init__()
         self.file = "<spec>"
+        self.limits: Limits = DEFAULT  # sizes and indices above limits.size are refused where written
         self.depth: dict[int, int] = {}
 
     def _span(self, first, last=None) -> Span:
@@ -286,10 +292,10 @@ class _ToAst(Transformer):
         sizes = []
         for token in tokens[1:-1]:
             text = str(token)
-            if not text.isdigit() or int(text) < 1:
+            if not (text.isascii() and text.isdigit()) or not text.strip("0"):
                 raise SpecSyntaxError(f"a size must be a whole number of at least 1, not {text!r}",
                                       self._span(token))
-            sizes.append(int(text))
+            sizes.append(written_size(text, self._span(token), self.limits))
         return tuple(sizes), tokens[-1]
 
     def def_stmt(self, children):
@@ -320,7 +326,7 @@ class _ToAst(Transformer):
 
     def number(self, children):
         token = children[0]
-        return Num(float(token), str(token), self._span(token))
+        return Num(literal(str(token), self._span(token)), str(token), self._span(token))
 
     def name(self, children):
         return _not_keyword(self._name(children[0]))
@@ -345,6 +351,7 @@ class _ToAst(Transformer):
         for bound in (start, stop):
             if bound is not None:
                 _check_index(bound)
+                written_size(bound.text, bound.span, self.limits, "index")
         if stop is not None and stop.value < start.value:
             raise IndexRangeError(f"the slice {start.text}:{stop.text} runs backwards: a slice is first:last "
                                   f"with first ≤ last, both included (e.g. {stop.text}:{start.text})",
@@ -378,8 +385,8 @@ def _check_index(bound: Num) -> None:
         raise IndexRangeError(f"an index is a whole number, not {bound.text}: the units of a vector [n] are "
                               "numbered 1 … n", bound.span)
     if bound.value < 1:
-        raise IndexRangeError(f"{bound.text} is not an index: indices count from 1, so the units of a vector [n] "
-                              "are 1 … n", bound.span)
+        raise IndexRangeError(f"{shown_digits(bound.text)} is not an index: indices count from 1, so the units "
+                              "of a vector [n] are 1 … n", bound.span)
 
 
 def _not_keyword(name: Name) -> Name:
@@ -429,7 +436,9 @@ def _syntax_error(err: UnexpectedInput, file: str, source: str) -> SpecError:
     else:
         token = getattr(err, "token", None)
         if token is None or token.type == "$END":
-            lines = source.splitlines() or [""]
+            lines = split_lines(source)
+            if len(lines) > 1 and not lines[-1]:  # the text's last newline ends its last line
+                lines.pop()
             line, column = len(lines), len(lines[-1]) + 1
             found, width = "end of file", 1
         elif token.type == "_NL":
@@ -457,7 +466,7 @@ def _capitalised_keyword(err: UnexpectedInput, file: str, source: str) -> tuple:
     if previous is None or previous.type != "NAME" or str(previous) == str(previous).lower() \
             or str(previous).lower() not in KEYWORDS:
         return ()
-    before = source.splitlines()[previous.line - 1][:previous.column - 1].strip()
+    before = split_lines(source)[previous.line - 1][:previous.column - 1].strip()
     if before and not before.endswith(";"):  # the word does not start a statement
         return ()
     word = str(previous).lower()
@@ -465,13 +474,22 @@ def _capitalised_keyword(err: UnexpectedInput, file: str, source: str) -> tuple:
              Span(file, previous.line, previous.column, previous.end_line, previous.end_column)),)
 
 
-def parse_program(source: str, file: str = "<spec>") -> Program:
-    """Parse spec text into a :class:`Program`; raise :class:`SpecError` on any mistake."""
+def parse_program(source: str, file: str = "<spec>", limits: Limits = DEFAULT) -> Program:
+    """Parse spec text into a :class:`Program`; raise :class:`SpecError` on any mistake.
+
+    Line ends are made ``\\n`` first (CRLF, CR), so that Lark's line numbers and every excerpt count
+    the same lines. ``limits.size`` bounds the sizes and indices written (specc/limits.py). Nothing
+    else escapes: whatever Lark or a callback raises becomes a :class:`SpecSyntaxError` at the
+    latest token read.
+    """
     parser, builder = _parser()
     if source.startswith("\ufeff"):  # a byte-order mark some editors write; not part of the text
         source = source[1:]
+    source = normalise_newlines(source)
     with _PARSING:
-        builder.file, builder.depth = file, {}
+        builder.file, builder.depth, builder.limits = file, {}, limits
+        postlex = parser.options.postlex
+        postlex.last = None
         try:
             statements = parser.parse(source)
         except (UnexpectedEOF, UnexpectedInput) as err:
@@ -481,9 +499,21 @@ def parse_program(source: str, file: str = "<spec>") -> Program:
         except VisitError as err:
             if isinstance(err.orig_exc, SpecError):
                 raise err.orig_exc.with_source(source) from None
-            raise
-        except lark.exceptions.LarkError as err:  # anything else Lark may raise is still the user's syntax
-            raise SpecSyntaxError(f"cannot parse: {err}", Span(file, 1, 1, 1, 2), source=source) from None
+            raise _unforeseen(err.orig_exc, postlex.last, file, source) from None
+        except Exception as err:  # a LarkError of another kind, or a failure in a callback
+            raise _unforeseen(err, postlex.last, file, source) from None
         finally:
-            builder.depth = {}
+            builder.depth, builder.limits = {}, DEFAULT
     return Program(tuple(statements), source, file)
+
+
+def _at(token: Token | None, file: str) -> Span:
+    if token is None or getattr(token, "line", None) is None:
+        return Span(file, 1, 1, 1, 2)
+    return Span(file, token.line, token.column, token.end_line or token.line,
+                token.end_column or token.column + 1)
+
+
+def _unforeseen(err: BaseException, token: Token | None, file: str, source: str) -> SpecSyntaxError:
+    """What no rule of this module foresaw, as a syntax error where the parser had got to."""
+    return SpecSyntaxError(f"cannot parse this ({type(err).__name__}: {err})", _at(token, file), source=source)

@@ -52,13 +52,18 @@ def test_a_string_is_never_read_as_a_file_unless_it_ends_in_dot_spec(tmp_path, m
         assert "pass a pathlib.Path or a name ending in .spec" in report  # the hint for a file meant
 
 
-def test_a_path_is_always_a_file_whatever_its_name(tmp_path):
-    path = tmp_path / "net.txt"
+def test_a_path_is_a_file_that_must_be_named_like_a_spec(tmp_path):
+    path = tmp_path / "net.spec"
     path.write_text("input x\ny = 2*x\n", encoding="utf-8")
     assert specc.graph(path).graph["file"] == str(path)
     assert specc.read_spec(path) == ("input x\ny = 2*x\n", str(path))
+    other = tmp_path / "net.txt"  # refused unread (issue 11: no error quotes a file that is no spec)
+    other.write_text("input x\ny = 2*x\n", encoding="utf-8")
+    with pytest.raises(specc.SpecError, match=r"net.txt: a spec file's name ends in .spec$"):
+        specc.graph(other)
+    (tmp_path / "folder.spec").mkdir()
     with pytest.raises(specc.SpecError, match="is a directory"):
-        specc.graph(tmp_path)
+        specc.graph(tmp_path / "folder.spec")
 
 
 def test_a_file_that_is_not_utf8_is_a_spec_error(tmp_path):

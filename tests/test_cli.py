@@ -10,6 +10,7 @@ import pytest
 from conftest import ROOT, SPECS
 from specc.cli import main
 from specc.parser import parse_program
+from specc.limits import DEFAULT
 
 BAD = "input x[3]\nh[4] = relu(W·x + b)\ny[2] = W·h\n"
 
@@ -224,16 +225,17 @@ def builds(monkeypatch):
     count = {"ir": 0, "parse": 0}
     real_build, real_parse = graph_module.build_graph, parse_program
 
-    def build(program):
+    def build(program, limits=DEFAULT):
         count["ir"] += 1
-        return real_build(program)
+        return real_build(program, limits=limits)
 
-    def parse(text, file="<spec>"):
+    def parse(text, file="<spec>", limits=DEFAULT):
         count["parse"] += 1
-        return real_parse(text, file)
+        return real_parse(text, file, limits)
 
     monkeypatch.setattr(graph_module, "build_graph", build)
-    monkeypatch.setattr(graph_module, "graph_of", lambda text, file="<spec>": build(parse(text, file)))
+    monkeypatch.setattr(graph_module, "graph_of",
+                        lambda text, file="<spec>", limits=DEFAULT: build(parse(text, file, limits), limits))
     return count
 
 

@@ -353,13 +353,13 @@ def test_dot_text_needs_no_graphviz_but_pictures_say_how_to_install_it(tmp_path,
 
 
 def test_unknown_extension_is_refused(tmp_path):
-    with pytest.raises(SpecError, match=r"name it \.svg, \.png, \.pdf or \.dot"):
+    with pytest.raises(SpecError, match=r"unsupported format '\.jpeg' \(specc draws \.dot, \.gv, \.pdf, \.png or \.svg\)"):
         write_drawing(draw(SPECS / "xor.spec"), tmp_path / "net.jpeg")
 
 
 @pytest.mark.parametrize("options, message", [
     (dict(view="neuron"), "unknown view"), (dict(pos_color="red; evil"), "is not a colour"),
-    (dict(rankdir="LEFT"), "rankdir must be"), (dict(width_range=(3, 1)), "width range"),
+    (dict(rankdir="LEFT"), "rankdir must be"), (dict(width_range=(3, 1)), "width_range must be"),
 ])
 def test_bad_options(options, message):
     with pytest.raises(SpecError, match=message):

@@ -22,7 +22,7 @@ def test_every_error_class_has_an_example():
     titles = " ".join(title for title, _, _ in ERROR_EXAMPLES)
     for name in ["SpecSyntaxError", "ReservedNameError", "RedefinitionError", "InputAssignmentError",
                  "UnknownFunctionError", "KindError", "ArityError", "ArgumentError", "SizeConflictError", "UndeterminedSizeError",
-                 "ShapeError", "IndexRangeError", "CycleError", "InitError", "LimitError"]:
+                 "ShapeError", "IndexRangeError", "CycleError", "InitError", "LimitError", "ConstantError"]:
         assert f"`{name}`" in titles, name
 
 

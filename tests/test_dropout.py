@@ -30,7 +30,8 @@ def test_fit_chooses_adam_trains_in_train_mode_and_reports_the_eval_loss():
     model.register_forward_hook(lambda module, args, out: seen.append(module.training))
     result = specc.fit(model, _data(), loss="mse", progress=False)
     assert result.settings["optimizer"] == "adam" and "dropout: random in training" in result.settings["method"]
-    assert seen[:-1] and all(seen[:-1]) and seen[-1] is False  # every step in train mode, the last pass in eval
+    # the start's check in eval mode (no random numbers drawn), every step in train mode, the last pass in eval
+    assert seen[0] is False and seen[1:-1] and all(seen[1:-1]) and seen[-1] is False
     assert model.training is False  # the model keeps the mode it had
     tensors = {k: v.to(model.W1.dtype) for k, v in _data().items()}
     with torch.no_grad():

@@ -16,7 +16,9 @@ import csv
 import io
 import math
 import os
+import re
 import zipfile
+from array import array as typed_array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -25,8 +27,12 @@ import numpy as np
 import torch
 
 from ..errors import DataError, Span
-from ..files import atomic_path
+from ..files import write_file
 from ..lower import spec_graph
+
+# The most numbers one data file may hold (a CSV's cells, an NPZ's array elements): 10⁸ float64
+# values are 800 MB, and a fit holds a copy in its dtype. Raise it for a machine with more memory.
+MAX_VALUES = 10 ** 8
 
 
 @dataclass(frozen=True)
@@ -110,45 +116,155 @@ def _read_csv(path: Path) -> Table:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         raise DataError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
-    rows = list(csv.reader(io.StringIO(text)))
-    while rows and not any(cell.strip() for cell in rows[-1]):
-        rows.pop()  # trailing blank lines
-    if not rows:
+    reader = csv.reader(io.StringIO(text))
+    try:
+        return _parse_csv(path, text, reader)
+    except csv.Error as err:  # no excerpt: the line may be the over-long field itself
+        line = reader.line_num
+        problem = f"a field longer than {csv.field_size_limit()} characters (csv's limit; no number is " \
+            "that long)" if "field limit" in str(err) else f"not readable as CSV ({err})"
+        raise DataError(problem, Span(str(path), line, 1, line, 1)) from None
+
+
+def _blank(row: list[str]) -> bool:
+    return not any(cell.strip() for cell in row)
+
+
+def _parse_csv(path: Path, text: str, reader) -> Table:
+    """Rows converted to numbers as they are read (8 bytes a value, not a Python string each)."""
+    header = next(reader, None)
+    if header is None or (_blank(header) and all(_blank(row) for row in reader)):
         raise DataError(f"{path}: empty file (expected a header row naming the columns)")
-    header = [name.strip() for name in rows[0]]
+    if _blank(header):
+        raise DataError(f"{path}: the first line, the header naming the columns, is blank")
+    header = [name.strip() for name in header]
     table = Table(str(path), dict.fromkeys(header), text)  # the names first: errors point at columns
     if "" in header:
         raise table.error("the header has an empty column name")
     for name in header:
         if header.count(name) > 1:
             raise table.error(f"column '{name}' appears twice in the header")
-    values = np.empty((len(rows) - 1, len(header)))
-    for r, row in enumerate(rows[1:]):
-        if len(row) != len(header):
-            raise table.error(f"{len(row)} field{'s' * (len(row) != 1)} but the header names {len(header)} "
-                              "columns", r)
-        for c, cell in enumerate(row):
-            try:
-                values[r, c] = float(cell)
-            except ValueError:
-                raise table.error(f"column '{header[c]}': {cell.strip()!r} is not a number", r, header[c]) \
-                    from None
-    table.arrays = {name: values[:, c] for c, name in enumerate(header)}
+    values, blanks = typed_array("d"), []
+    for r, row in enumerate(reader):
+        if _blank(row):  # trailing blank lines are dropped; a blank line before data is a row
+            blanks.append((r, row))
+            continue
+        for r_, row_ in blanks + [(r, row)]:
+            _csv_row(table, header, r_, row_, values)
+        blanks.clear()
+        if len(values) > MAX_VALUES:
+            raise _too_many(path)
+    columns = np.frombuffer(values, dtype=np.float64).reshape(-1, len(header))
+    table.arrays = {name: columns[:, c] for c, name in enumerate(header)}
     return table
 
 
+def _too_many(path: Path) -> DataError:
+    return DataError(f"{path}: more than {MAX_VALUES:,} values, the limit for one data file "
+                     "(specc.train.data.MAX_VALUES)")
+
+
+def _csv_row(table: Table, header: list[str], r: int, row: list[str], values: typed_array) -> None:
+    if len(row) != len(header):
+        raise table.error(f"{len(row)} field{'s' * (len(row) != 1)} but the header names {len(header)} "
+                          "columns", r)
+    for c, cell in enumerate(row):
+        try:
+            value = float(cell)
+        except ValueError:
+            raise table.error(f"column '{header[c]}': {cell.strip()!r} is not a number", r, header[c]) from None
+        if ("_" in cell or not cell.isascii()) and not _PLAIN.fullmatch(cell.strip()):  # float() takes both
+            raise table.error(f"column '{header[c]}': {cell.strip()!r} is not a plain decimal number (digits "
+                              "0-9, a '.', an exponent such as e-3; no '_')", r, header[c])
+        values.append(value)
+
+
+# What a CSV cell may hold: Python's float() also takes '1_000' and non-ASCII digits ('١٢').
+_PLAIN = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity)", re.ASCII | re.IGNORECASE)
+
+
 def _read_npz(path: Path) -> Table:
+    """Every array's header is read and checked (kind of number, declared size against the bytes
+    there) before any array is: a header may declare terabytes."""
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if not magic:
+        raise DataError(f"{path}: empty file (expected an NPZ archive of named arrays, from numpy.savez)")
+    if magic == b"\x93NUMPY":
+        raise DataError(f"{path}: an NPY file (one unnamed array), not an NPZ archive of named arrays: "
+                        "save the arrays by name with numpy.savez(path, x=…, y=…)")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            raw = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path}: not an NPZ file of numeric arrays ({err})") from None
-    arrays = {}
-    for name, array in raw.items():
-        if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-            raise DataError(f"{path}: array '{name}' holds {array.dtype}, not numbers")
-        arrays[name] = array.astype(np.float64)
-    return Table(str(path), arrays)
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise DataError(f"{path}: not an NPZ file (not a zip archive: {err})") from None
+    arrays, total = {}, 0
+    with archive:
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        if not members:
+            raise DataError(f"{path}: an NPZ archive with no arrays in it")
+        for info in members:
+            name = info.filename.removesuffix(".npy")
+            if not info.filename.endswith(".npy"):
+                raise DataError(f"{path}: '{info.filename}' in the archive is not an array (.npy)")
+            # A damaged archive fails in zipfile (a bad CRC, found once a member is read to its end), numpy
+            # or tokenize (a garbled header), with any of their exceptions.
+            shape = None
+            try:
+                with archive.open(info) as member:
+                    shape, dtype, data_bytes = _npy_header(member, info.file_size)
+                _numeric(str(path), name, dtype)
+                declared = math.prod(shape) * dtype.itemsize
+                if declared > data_bytes:
+                    raise DataError(f"{path}: array '{name}' declares shape {list(shape)} ({_bytes(declared)}) "
+                                    f"but holds {_bytes(data_bytes)}")
+                total += math.prod(shape)
+                if total > MAX_VALUES:
+                    raise _too_many(path)
+                with archive.open(info) as member:
+                    arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
+            except DataError:
+                raise
+            except Exception as err:  # noqa: BLE001
+                if shape is None and not isinstance(err, zipfile.BadZipFile):
+                    raise DataError(f"{path}: array '{name}' has a corrupt .npy header") from None
+                reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise DataError(f"{path}: array '{name}' is damaged ({reason})") from None
+    return Table(str(path), {name: _as_float64(str(path), name, array) for name, array in arrays.items()})
+
+
+def _npy_header(member, size: int) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, bytes after the header) of an .npy stream, reading only its header."""
+    version = np.lib.format.read_magic(member)
+    if version not in ((1, 0), (2, 0)):  # 3.0 is for structured arrays with non-Latin-1 field names
+        raise ValueError(f"npy format version {version[0]}.{version[1]}, not an array of numbers")
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(member)
+    if any(n < 0 for n in shape):
+        raise ValueError(f"negative size in shape {shape}")
+    return shape, dtype, size - member.tell()
+
+
+def _bytes(n: int) -> str:
+    """A byte count in words: 80 bytes, 3.6 TiB."""
+    power = min(4, (n.bit_length() - 1) // 10) if n >= 1024 else 0
+    return f"{n} bytes" if power == 0 else f"{n / 1024 ** power:.1f} {('KiB', 'MiB', 'GiB', 'TiB')[power - 1]}"
+
+
+def _numeric(origin: str, name: str, dtype: np.dtype) -> None:
+    """Refuse a dtype that is not real numbers: complex, text, dates, records, Python objects."""
+    if dtype.kind in "biuf":
+        return
+    what = {"c": f"complex values ({dtype}); the data must be real numbers", "U": f"text ({dtype})",
+            "S": f"bytes ({dtype})", "O": "Python objects", "M": f"dates ({dtype})", "m": f"durations ({dtype})",
+            "V": f"records ({dtype})"}.get(dtype.kind, str(dtype))
+    raise DataError(f"{origin}: array '{name}' holds {what}" + ("" if dtype.kind == "c" else ", not numbers"))
+
+
+def _as_float64(origin: str, name: str, array: np.ndarray) -> np.ndarray:
+    """Real numbers as float64: booleans become 0 and 1, integers the nearest double (exact to 2⁵³)."""
+    _numeric(origin, name, array.dtype)
+    with np.errstate(over="ignore"):  # a long double beyond float64 becomes inf: refused as not finite
+        return array.astype(np.float64)
 
 
 _READERS = {".csv": _read_csv, ".npz": _read_npz}
@@ -166,11 +282,15 @@ def as_table(data, origin: str = "data") -> Table:
     arrays = {}
     for name, value in data.items():
         if isinstance(value, torch.Tensor):
-            value = value.detach().cpu().double().numpy()
+            value = value.detach().cpu()
+            if value.is_complex():
+                _numeric(origin, str(name), np.dtype(np.complex128))
+            value = value.double().numpy() if value.is_floating_point() else value.numpy()  # bfloat16, fp8
         try:
-            arrays[str(name)] = np.asarray(value, dtype=np.float64)
+            array = np.asarray(value)  # as it is: text or objects are refused, not converted
         except (TypeError, ValueError) as err:
             raise DataError(f"{origin}: '{name}' is not an array of numbers ({err})") from None
+        arrays[str(name)] = _as_float64(origin, str(name), array)
     return Table(origin, arrays)
 
 
@@ -202,7 +322,43 @@ def tensors_for(model_or_graph, data, *, targets: bool = True, dtype: torch.dtyp
                               f"(expected: {known})")
     assembled = {node.name: _assemble(table, node, labels) for node in wanted}
     _check_rows(table, assembled)
-    return {name: torch.from_numpy(np.ascontiguousarray(array)).to(dtype) for name, array in assembled.items()}
+    return in_dtype({name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in assembled.items()},
+                    dtype, table)
+
+
+def in_dtype(tensors: Mapping[str, torch.Tensor], dtype: torch.dtype, data) -> dict[str, torch.Tensor]:
+    """``tensors`` (named after the spec's nodes) converted to ``dtype``. A finite value beyond the
+    dtype's range (1e39 in float32) would become inf and the fit NaN: it is refused, naming its
+    column and row in ``data`` (the Table, file or mapping they came from)."""
+    if dtype.is_floating_point:
+        big = torch.finfo(dtype).max
+        wider = [name for name, t in tensors.items() if t.is_floating_point() and torch.finfo(t.dtype).max > big]
+        refuse_values(data, tensors, wider, lambda t: torch.isfinite(t) & (t.abs() > big),
+                      f"is beyond {str(dtype).removeprefix('torch.')}'s range (±{big:.3g}): train in float64 "
+                      "(--dtype float64) or scale the column")
+    return {name: t.to(dtype) for name, t in tensors.items()}
+
+
+def refuse_values(data, tensors: Mapping[str, torch.Tensor], names, test, rule: str) -> None:
+    """Raise at the first value of ``tensors[name]`` (for ``name`` in ``names``) where ``test`` holds:
+    ``column 'h[2]': VALUE RULE`` at its row of ``data`` (a file is read again only to say where)."""
+    for name in names:
+        bad = test(tensors[name])
+        if bool(bad.any()):
+            index = tuple(int(i) for i in bad.nonzero()[0])
+            value = float(tensors[name][index])
+            table = as_table(data)
+            label = _label(table, name, index)
+            raise table.error(f"column '{label}': {_number(value)} {rule}", index[0], label)
+
+
+def _label(table: Table, name: str, index: tuple[int, ...]) -> str:
+    """The column of ``table`` that holds element ``index`` ([row] or [row, unit]) of node ``name``."""
+    if len(index) < 2:
+        return name
+    column = f"{name}[{index[1] + 1}]"
+    whole = table.arrays.get(name)
+    return name if column not in table.arrays and whole is not None and whole.ndim == 1 else column
 
 
 def _names(node: Node) -> list[str]:
@@ -342,7 +498,4 @@ def csv_text(columns: Mapping[str, np.ndarray]) -> str:
 
 def write_csv(path: str | os.PathLike, columns: Mapping[str, np.ndarray]) -> Path:
     """Write columns as CSV via a temporary file and a rename, so a failure leaves no partial file."""
-    path = Path(path)
-    with atomic_path(path) as temporary:
-        temporary.write_text(csv_text(columns), encoding="utf-8", newline="")
-    return path
+    return write_file(path, csv_text(columns).encode("utf-8"))

@@ -7,7 +7,6 @@ optimizer, :func:`specc.train.multistart.choose` picks the method from the probl
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -15,12 +14,15 @@ from pathlib import Path
 
 import torch
 
+from .. import options
 from ..errors import SpecError
-from ..weights import apply_weights, read_weights
-from . import multistart
-from .data import as_table, tensors_for
+from ..limits import check_dtype
+from ..lower import spec_graph
+from ..weights import apply_weights, json_tensor, read_json, read_weights
+from . import checks, multistart
+from .data import as_table, in_dtype, refuse_values, tensors_for
 from .engines import ENGINES
-from .losses import LOSSES, Criterion
+from .losses import LOSSES, Criterion, refuse_unbounded_outputs
 from .nnet import rang_init, wts_to_tensors
 from .optimizers import DEFAULT_EPOCHS, DEFAULT_MAX_ITER, OPTIMIZERS
 from .report import Progress
@@ -72,14 +74,16 @@ def fit(model: torch.nn.Module, data, *, loss: str = "mse", optimizer: str | Non
     :mod:`specc.train.nnet`). Restarts run on ``compiled`` or ``numpy``.
     A progress bar is shown when ``progress`` and standard error is a terminal.
     """
+    options.check(dict(lr=lr, momentum=momentum, decay=decay, abstol=abstol, reltol=reltol, epochs=epochs,
+                       max_iter=max_iter, batch_size=batch_size, restarts=restarts, seed=seed))
     loss_row = _choose(loss, LOSSES, "loss")
+    refuse_unbounded_outputs(spec_graph(model), loss_row)  # bce on an output that can leave [0, 1]
     for name, table in ((optimizer, OPTIMIZERS), (engine, ENGINES)):
         if name is not None:
             _choose(name, table, "optimizer" if table is OPTIMIZERS else "engine")
     if isinstance(dtype, str):
         dtype = _choose(dtype, DTYPES, "dtype")
-    if not any(True for _ in model.parameters()):
-        raise SpecError(f"{getattr(model, 'spec_file', 'the model')} has no parameters to fit")
+    checks.refuse_nothing_to_fit(model)  # before the data is read
     multistart.check_restarts(restarts, optimizer or "bfgs", engine)
     o = dict(optimizer=optimizer, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
              max_iter=max_iter, restarts=restarts, engine=engine, abstol=abstol, reltol=reltol, method=None,
@@ -106,10 +110,8 @@ def fit(model: torch.nn.Module, data, *, loss: str = "mse", optimizer: str | Non
                         f"{', '.join(n for n, row in OPTIMIZERS.items() if row.momentum)})")
     if opt.lr is None and lr is not None:
         raise SpecError(f"'{opt.name}' chooses its own step lengths: it takes no learning rate")
-    for name in ("epochs", "max_iter", "batch_size"):
-        if o[name] is not None and o[name] < (0 if name == "max_iter" else 1):
-            raise SpecError(f"{name} must be a positive whole number, not {o[name]}")
     dtype = dtype or opt.dtype or next(model.parameters(), torch.empty(0)).dtype
+    check_dtype(spec_graph(model), dtype)  # a number of the spec beyond the dtype (1e39 in float32)
     chosen_stop = o["method"] is not None and opt.full_batch  # the default path's own tolerances (None: off)
     settings = {"optimizer": opt.name, "loss": loss_row.name, "lr": lr if lr is not None else opt.lr,
                 "epochs": None if opt.full_batch else (o["epochs"] or DEFAULT_EPOCHS),
@@ -122,9 +124,13 @@ def fit(model: torch.nn.Module, data, *, loss: str = "mse", optimizer: str | Non
                 (opt.name if (o["restarts"] or 1) == 1 else f"bfgs ×{o['restarts']} restarts")}
     if tensors is None:
         tensors = tensors_for(model, data, dtype=dtype, labels=o["labels"])  # errors name the file, or "data"
-    tensors = {name: value.to(dtype) for name, value in tensors.items()}
+    tensors = in_dtype(tensors, dtype, data)  # a value beyond the dtype's range is refused, not made inf
+    if loss_row.probabilities:
+        refuse_values(data, tensors, model.spec_outputs, lambda t: (t < 0) | (t > 1),
+                      f"is not in [0, 1]: the targets of loss '{loss_row.name}' are probabilities")
     model.to(dtype)
     criterion = Criterion(model, tensors, loss_row, decay)
+    checks.check_start(model, criterion, o["restarts"])  # a non-finite start names its cause
     bar = Progress(settings["epochs"] or settings["max_iter"], progress,
                    "epoch" if settings["epochs"] else "it")
     if opt.make is not None:
@@ -146,7 +152,7 @@ def fit(model: torch.nn.Module, data, *, loss: str = "mse", optimizer: str | Non
         bar.close()
         model.train(was_training)
     seconds = time.perf_counter() - start
-    multistart.refuse_divergence(model, run, settings, start_values)
+    multistart.refuse_divergence(model, run, settings, start_values, criterion)
     return FitResult(run.loss, run.history, run.iterations, seconds, run.converged, run.evaluations, settings,
                      per_restart)
 
@@ -157,11 +163,12 @@ def predict(model: torch.nn.Module, data, dtype: torch.dtype | None = None) -> d
     dtype = dtype or next(model.parameters(), torch.empty(0)).dtype
     table = as_table(data)
     inputs = tensors_for(model, table, targets=False, dtype=torch.float64, origin=table.origin)  # as given
+    converted = in_dtype(inputs, dtype, table)  # 1e39 is refused for a float32 model, not predicted as inf
     was_training = model.training
     try:
         model.eval()
         with torch.no_grad():
-            out = model(*(inputs[name].to(dtype) for name in model.spec_inputs))
+            out = model(*(converted[name] for name in model.spec_inputs))
     finally:
         model.train(was_training)
     outputs = (out,) if len(model.spec_outputs) == 1 else tuple(out)
@@ -176,18 +183,17 @@ def start_from(model: torch.nn.Module, init_from: str | os.PathLike | None = Non
     compiler's defaults."""
     if init_from is not None and rang is not None:
         raise SpecError("give either a file of initial values or rang, not both")
+    options.check({"rang": rang})
     if rang is not None:
         rang_init(model, rang)
     if init_from is None:
         return
     path = Path(init_from)
     if path.suffix.lower() == ".json" and path.is_file():
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise SpecError(f"{path}: not JSON ({err})") from None
-        if isinstance(raw, list):
-            apply_weights(model, wts_to_tensors(raw, model), origin=f"{path} (nnet Wts)")
+        raw = read_json(path)  # its size and depth bounded, as any JSON weights file's
+        if isinstance(raw, list):  # every element a finite number, else an error naming 'Wts[k]'
+            wts = json_tensor(raw, path, "Wts")
+            apply_weights(model, wts_to_tensors(wts, model), origin=f"{path} (nnet Wts)")
             return
     tensors, _ = read_weights(path)
     apply_weights(model, tensors, origin=str(path))

@@ -18,7 +18,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..errors import SpecError
 from ..ir import Graph
+from ..limits import folded_values
 from ..lower import spec_graph
 
 
@@ -29,6 +31,7 @@ class Loss:
     reduction: str  # 'mean' or 'sum': how the batches of an epoch combine into its loss
     doc: str = ""
     on_softmax: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None  # for a softmax output, if not fn
+    probabilities: bool = False  # outputs and targets must be in [0, 1] (F.binary_cross_entropy raises otherwise)
 
 
 def rows_by_name(*rows):
@@ -56,18 +59,55 @@ LOSSES: dict[str, Loss] = rows_by_name(
     Loss("sse", lambda p, t: F.mse_loss(p, t, reduction="sum"), "sum",
          "sum of squared errors: nn.MSELoss(reduction='sum'), the tutorial's and nnet's criterion"),
     Loss("bce", lambda p, t: F.binary_cross_entropy(p, t), "mean",
-         "binary cross-entropy of probabilities (e.g. a sigmoid output) against 0/1 targets"),
+         "binary cross-entropy of probabilities (e.g. a sigmoid output) against 0/1 targets", probabilities=True),
     Loss("cross_entropy", lambda p, t: F.cross_entropy(p, t), "mean",
          "cross-entropy of a vector of class scores against class probabilities (one-hot rows or labels); "
          "of the probabilities themselves for a softmax output", on_softmax=nll_of_probabilities),
 )
 
-def softmax_output(graph: Graph, name: str) -> bool:
-    """Whether output ``name`` is computed by softmax (through any ``y = p`` copies): probabilities."""
+def last_operation(graph: Graph, name: str) -> str:
+    """The node that computes output ``name``, through any ``y = p`` copies."""
     node = graph.nodes[f"output:{name}"]["args"][0]
     while graph.nodes[node].get("op") == "identity":
         node = graph.nodes[node]["args"][0]
-    return graph.nodes[node].get("op") == "softmax"
+    return node
+
+
+def softmax_output(graph: Graph, name: str) -> bool:
+    """Whether output ``name`` is computed by softmax (through any ``y = p`` copies): probabilities."""
+    return graph.nodes[last_operation(graph, name)].get("op") == "softmax"
+
+
+PROBABILITY_OPS = ("sigmoid", "logistic", "softmax")  # in [0, 1] whatever their arguments
+
+
+def _in_unit_interval(graph: Graph, node: str) -> bool:
+    """Whether ``node``'s values are in [0, 1] by construction: a probability op, or clamp(·, lo, hi)
+    with bounds made of numbers alone, 0 ≤ lo ≤ hi ≤ 1."""
+    data = graph.nodes[node]
+    if data.get("op") in PROBABILITY_OPS:
+        return True
+    if data.get("op") != "clamp":
+        return False
+    numbers = folded_values(graph)
+    low, high = (numbers.get(arg) for arg in data["args"][1:])
+    return low is not None and high is not None and 0 <= low <= high <= 1
+
+
+def refuse_unbounded_outputs(graph: Graph, loss: Loss) -> None:
+    """A loss of probabilities (bce) needs outputs that cannot leave [0, 1]: refuse any other output
+    before the fit, with a caret at its expression, rather than let torch fail inside it."""
+    if not loss.probabilities:
+        return
+    for name in graph.graph["outputs"]:
+        node = last_operation(graph, name)
+        if not _in_unit_interval(graph, node):
+            data = graph.nodes[node]
+            span = data.get("expr_span") or data.get("span") or graph.nodes[f"output:{name}"].get("span")
+            what = data.get("label") or f"the {data['kind']} '{node}'"
+            raise SpecError(f"loss '{loss.name}' needs probabilities in [0, 1], and output '{name}' ({what}) "
+                            "can leave them: end it with sigmoid(…), softmax(…) or clamp(…, 0, 1), or choose "
+                            "another loss", span, source=graph.graph.get("source"))
 
 
 def loss_functions(graph: Graph, loss: Loss) -> list[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:

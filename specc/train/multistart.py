@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..options import check as check_values  # not `options`: resolve() has a dict of that name
 from ..errors import SpecError
 
 STEP_SHRINK = 0.2  # a rejected step is multiplied by this
@@ -253,8 +254,7 @@ def check_restarts(restarts, optimizer: str, engine: str | None) -> None:
     """Refuse restarts where they mean nothing or cannot run batched."""
     if restarts is None:
         return
-    if isinstance(restarts, bool) or not isinstance(restarts, (int, np.integer)) or restarts < 1:
-        raise SpecError(f"restarts must be a whole number of at least 1, not {restarts!r}")
+    check_values({"restarts": restarts})  # the one wording (specc/options.py)
     if optimizer != "bfgs":
         raise SpecError(f"restarts are run by bfgs (batched, from the spec's initialisers); '{optimizer}' fits "
                         f"from one start: give optimizer='bfgs' or no optimizer")
@@ -294,20 +294,37 @@ def starting_points(model: torch.nn.Module, seeds: list[int | None]) -> np.ndarr
 
 
 # ---------------------------------------------------------------- a fit that diverged
-def refuse_divergence(model: torch.nn.Module, run, s: dict, start_values: list[torch.Tensor]) -> None:
-    """A fit that ends at a non-finite criterion or parameter is an error; the model gets its starting
-    values back, so nothing (no ``--out`` file) is written from it."""
-    if math.isfinite(run.loss) and all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+def refuse_divergence(model: torch.nn.Module, run, s: dict, start_values: list[torch.Tensor],
+                      criterion=None) -> None:
+    """A fit whose criterion became NaN or infinite (in its history, or at its end) or whose parameters
+    did is an error; the model gets its starting values back, so nothing (no ``--out`` file) is written
+    from it. A bfgs fit's values come from an engine in float64: with ``criterion``, the module's own
+    criterion is checked too, in the model's dtype, as it would be saved and used."""
+    step = next((i for i, v in enumerate(run.history) if not math.isfinite(v)), None)
+    param = next(((name, "nan" if bool(p.isnan().any()) else "inf") for name, p in model.named_parameters()
+                  if not bool(torch.isfinite(p).all())), None)
+    final = run.loss
+    if step is None and param is None and math.isfinite(final) and criterion is not None and s["optimizer"] == "bfgs":
+        from .checks import criterion_value
+        final = criterion_value(model, criterion)
+        final = run.loss if final is None else final
+    if step is None and param is None and math.isfinite(final):
         return
     with torch.no_grad():
         for p, value in zip(model.parameters(), start_values):
             p.copy_(value)
-    step, value = next(((i, v) for i, v in enumerate(run.history) if not math.isfinite(v)),
-                       (len(run.history), run.loss))
-    hint = f": try a smaller learning rate than {s['lr']:g}" if s["lr"] is not None else ""
-    raise SpecError(f"the fit diverged: the criterion ({s['loss']}) became {value} at "
-                    f"{'epoch' if s['epochs'] else 'iteration'} {step + 1} ({s['optimizer']}); "
-                    f"the model keeps its starting values{hint}")
+    unit = "epoch" if s["epochs"] else "iteration"
+    hint = f": try a smaller learning rate than {s['lr']:g}" if s["lr"] is not None else \
+        ": fit in float64" if s["dtype"] != "float64" else ""
+    if step is not None or not math.isfinite(run.loss):
+        step, value = (step, run.history[step]) if step is not None else (len(run.history), run.loss)
+        what = f"the criterion ({s['loss']}) became {value} at {unit} {step + 1}"
+    elif param is not None:
+        what = f"parameter '{param[0]}' became {param[1]}"
+        what += f" in {s['dtype']}" if s["dtype"] != "float64" else ""
+    else:
+        what = f"the criterion ({s['loss']}) is {final} in {s['dtype']} at the fitted values"
+    raise SpecError(f"the fit diverged: {what} ({s['optimizer']}); the model keeps its starting values{hint}")
 
 
 # ---------------------------------------------------------------- a fit with restarts
@@ -357,9 +374,12 @@ def run(model: torch.nn.Module, criterion, settings: dict, progress):
     else:
         batch = minimize(evaluate, starting_points(model, seeds), **options)
     finite = np.isfinite(batch.f)
-    if not finite.any():
+    if not finite.any():  # the first start is the model's values: name what is not finite there
+        from .checks import expression_cause
+        cause = expression_cause(model, criterion)[0]
         raise SpecError(f"the criterion ({settings['loss']}) is not finite at any of the {len(seeds)} starting "
-                        f"points: check the data's scale and the spec's functions (log, sqrt, division)")
+                        f"points" + (f"; at the first (the model's values): {cause}" if cause else
+                                     ": check the data's scale and the spec's functions (log, sqrt, division)"))
     best = int(np.nanargmin(batch.f))
     with torch.no_grad():
         params = list(model.parameters())

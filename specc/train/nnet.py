@@ -38,7 +38,7 @@ import torch
 
 from ..errors import SpecError
 from ..lower import spec_graph
-from ..weights import apply_weights
+from ..weights import apply_weights, refuse_non_finite
 from .bfgs import BFGSResult, vmmin
 
 LOGISTIC = ("logistic", "sigmoid")
@@ -132,7 +132,7 @@ def nnet_layout(model_or_graph) -> NnetLayout:
 def wts_to_tensors(wts, model_or_layout) -> dict[str, torch.Tensor]:
     """nnet's flat ``Wts`` (``b->h1, i1->h1, …, b->o, h1->o, …``) as the spec's named tensors (float64)."""
     layout = model_or_layout if isinstance(model_or_layout, NnetLayout) else nnet_layout(model_or_layout)
-    w = torch.as_tensor(wts, dtype=torch.float64).flatten()
+    w = _wts_vector(wts)
     if w.numel() != layout.n_weights:
         raise SpecError(f"nnet's Wts for this {layout.n_in}-{layout.n_hidden}-{layout.n_out} network has "
                         f"{layout.n_weights} numbers, not {w.numel()}")
@@ -164,7 +164,17 @@ def load_wts(model: torch.nn.Module, wts) -> None:
     would start the fit from a different point.
     """
     model.to(torch.float64)
-    apply_weights(model, wts_to_tensors(wts, model), origin="nnet Wts")
+    w = _wts_vector(wts)
+    refuse_non_finite(w, "nnet Wts", "Wts")
+    apply_weights(model, wts_to_tensors(w, model), origin="nnet Wts")
+
+
+def _wts_vector(wts) -> torch.Tensor:
+    """``wts`` as one float64 vector; anything but numbers is an error, not a torch exception."""
+    try:
+        return torch.as_tensor(wts, dtype=torch.float64).flatten()
+    except (TypeError, ValueError, OverflowError, RuntimeError) as err:
+        raise SpecError(f"nnet's Wts must be a list of numbers ({str(err).splitlines()[0]})") from None
 
 
 def rang_init(model: torch.nn.Module, rang: float = 0.7, generator: torch.Generator | None = None) -> None:

@@ -113,7 +113,11 @@ def _bfgs(model, criterion: Criterion, s: dict, progress: Progress) -> Run:
     s["engine"] = objective.name  # the one that runs: the compiled engine may have fallen back
     with np.errstate(all="ignore"):
         if not math.isfinite(start := objective.value_and_grad(objective.x0)[0]):
-            raise SpecError(f"the criterion ({s['loss']}) is {start} at the starting point: bfgs needs a finite one")
+            # fit's start check passed on the module, so this engine's arithmetic differs: the same error
+            from .checks import NOT_FINITE, expression_cause
+            cause = expression_cause(model, criterion)[0]
+            raise SpecError(f"{NOT_FINITE}: " + (cause or f"the criterion ({s['loss']}) is {start} on engine "
+                                                          f"'{objective.name}'"))
     if hasattr(objective, "minimize"):  # the compiled criterion: its loop runs in C too
         shown = getattr(progress, "bar", True) is not None
         batch = objective.minimize(objective.x0[None], max_iter=s["max_iter"], abstol=s["abstol"],

@@ -1,6 +1,7 @@
 """Reporting a fit: the progress bar, the one-line summary, the weights file's metadata, the loss curve."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from ..files import atomic_path, require
+from ..files import check_output, require, write_file
 
 if TYPE_CHECKING:
     from .fit import FitResult
@@ -64,7 +65,7 @@ def plot_history(history: list[float], path: str | os.PathLike, title: str = "")
     require("matplotlib", "plotting the loss curve").use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
+    path = check_output(path, formats=plot_formats(), writer="matplotlib writes")
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(range(len(history)), history)
     if history and min(history) > 0:
@@ -74,11 +75,18 @@ def plot_history(history: list[float], path: str | os.PathLike, title: str = "")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
+    picture = io.BytesIO()  # drawn in memory, then written through specc's one temporary file
     try:
-        with atomic_path(path) as temporary:
-            fig.savefig(temporary, format=path.suffix[1:] or "png")  # the temporary name ends in .tmp
+        fig.savefig(picture, format=path.suffix[1:].lower() or "png")
     finally:
         plt.close(fig)
-    return path
+    return write_file(path, picture.getvalue())
+
+
+def plot_formats() -> set[str]:
+    """The suffixes :func:`plot_history` writes: matplotlib's own list (``""``: no suffix, PNG)."""
+    require("matplotlib", "plotting the loss curve").use("Agg")
+    from matplotlib.figure import Figure
+    return {"." + kind for kind in Figure().canvas.get_supported_filetypes()} | {""}
 
 
