@@ -480,6 +480,8 @@ def _one_line_warnings() -> None:
     """specc's own warnings as ``specc: warning: message``, one line, no source location."""
     import warnings
     default = warnings.showwarning
+    if getattr(default, "specc_one_line", False):  # installed by an earlier main() in this process
+        return
 
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, SpecDiagnostic):
@@ -488,6 +490,7 @@ def _one_line_warnings() -> None:
             print(f"specc: warning: {message}", file=sys.stderr)
         else:
             default(message, category, filename, lineno, file, line)
+    show.specc_one_line = True
     warnings.showwarning = show
 
 

@@ -269,3 +269,14 @@ def test_each_command_builds_the_ir_once(tmp_path, builds, command, capsys, monk
     else:
         assert main(argv[command]) == 0, capsys.readouterr().err
     assert builds == ({"ir": 0, "parse": 0} if command == "draw-module" else {"ir": 1, "parse": 1})
+
+
+def test_the_warning_hook_is_installed_once_however_often_main_runs(tmp_path, capsys):
+    import io
+    import warnings
+    spec = tmp_path / "a.spec"
+    spec.write_text("input x\ny = a*x\n")
+    for _ in range(1500):  # once wrapped per call, the hook's chain overflowed Python's stack near 1,000
+        main(["check", str(spec)])
+    warnings.showwarning("plain", UserWarning, "f.py", 1, file=io.StringIO())  # no RecursionError down the chain
+    assert getattr(warnings.showwarning, "specc_one_line", False)
