@@ -54,7 +54,7 @@ def check_start(model: torch.nn.Module, criterion, restarts: int | None = None) 
 
 
 @contextmanager
-def _evaluating(model: torch.nn.Module):
+def evaluating(model: torch.nn.Module):
     """Eval mode (dropout off: no random number is drawn, so a seeded fit is unchanged), no graph."""
     was_training = model.training
     try:
@@ -68,7 +68,7 @@ def _evaluating(model: torch.nn.Module):
 def criterion_value(model: torch.nn.Module, criterion) -> float | None:
     """The criterion at the model's values, in eval mode; None where the criterion itself refuses
     the values (the loss's own error then comes from the fit)."""
-    with _evaluating(model):
+    with evaluating(model):
         try:
             return criterion().item()
         except RuntimeError:
@@ -195,7 +195,7 @@ def _node_text(graph, node: str, value: np.ndarray, bad: np.ndarray, dtype) -> s
 
 def _loss_cause(model: torch.nn.Module, criterion) -> str | None:
     """Every node is finite: the output whose loss is not, or the decay term."""
-    with _evaluating(model):
+    with evaluating(model):
         predicted = model(*criterion.inputs)
         predicted = (predicted,) if len(criterion.targets) == 1 else tuple(predicted)
         for name, fn, p, t in zip(model.spec_outputs, criterion.fns, predicted, criterion.targets):

@@ -88,12 +88,12 @@ def fit(model: torch.nn.Module, data, *, loss: str = "mse", optimizer: str | Non
     o = dict(optimizer=optimizer, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
              max_iter=max_iter, restarts=restarts, engine=engine, abstol=abstol, reltol=reltol, method=None,
              labels=loss_row.name == "cross_entropy")  # class labels in the data become one-hot rows
-    tensors = multistart.resolve(model, data, o)  # no optimizer: chosen from the data, then checked as given
+    random = multistart.random_operation(model)
+    tensors = multistart.resolve(model, data, o, random)  # no optimizer: chosen from the data, then checked
     opt = OPTIMIZERS[o["optimizer"]]
     engine = o["engine"] or ("compiled" if opt.name == "bfgs" else "autograd")
     if engine != "autograd" and opt.name != "bfgs":
         raise SpecError(f"engine '{engine}' works with the 'bfgs' optimizer only")
-    random = multistart.random_operation(model)
     if random and opt.full_batch:
         raise SpecError(f"{getattr(model, 'spec_file', 'the spec')} uses {random}, which is random in training: "
                         f"'{opt.name}' needs a criterion that does not change between evaluations; use a "
@@ -145,8 +145,7 @@ def fit(model: torch.nn.Module, data, *, loss: str = "mse", optimizer: str | Non
         else:
             run, per_restart = opt.run(model, criterion, settings, bar), []
         if random:  # … and the fit's loss is the model's as it predicts: in eval mode
-            model.eval()
-            with torch.no_grad():
+            with checks.evaluating(model):
                 run.loss = criterion().item()
     finally:
         bar.close()
@@ -164,13 +163,8 @@ def predict(model: torch.nn.Module, data, dtype: torch.dtype | None = None) -> d
     table = as_table(data)
     inputs = tensors_for(model, table, targets=False, dtype=torch.float64, origin=table.origin)  # as given
     converted = in_dtype(inputs, dtype, table)  # 1e39 is refused for a float32 model, not predicted as inf
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            out = model(*(converted[name] for name in model.spec_inputs))
-    finally:
-        model.train(was_training)
+    with checks.evaluating(model):
+        out = model(*(converted[name] for name in model.spec_inputs))
     outputs = (out,) if len(model.spec_outputs) == 1 else tuple(out)
     return {**inputs, **dict(zip(model.spec_outputs, outputs))}
 

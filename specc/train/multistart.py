@@ -229,15 +229,16 @@ def choose(rows: int, parameters: int, given: dict, random: str | None = None) -
                       f"({f'{random}: random in training' if random else 'large data'}: {size})"}
 
 
-def resolve(model: torch.nn.Module, data, options: dict):
+def resolve(model: torch.nn.Module, data, options: dict, random: str | None = None):
     """For ``specc.fit`` without an optimizer: read the data (float64 tensors, returned) and fill
-    ``options`` with :func:`choose`'s method. With an optimizer: nothing (returns None)."""
+    ``options`` with :func:`choose`'s method (``random``: the spec's random operation, see
+    :func:`random_operation`). With an optimizer: nothing (returns None)."""
     if options["optimizer"] is not None:
         return None
     from .data import tensors_for
     tensors = tensors_for(model, data, dtype=torch.float64, labels=options.get("labels", False))
     options.update(choose(len(next(iter(tensors.values()))), sum(p.numel() for p in model.parameters()), options,
-                          random_operation(model)))
+                          random))
     return tensors
 
 
