@@ -17,10 +17,17 @@ test: setup
 
 # bench_core.py: issue 8's targets (specc check start-up, compile time, compiled forward) as ratios in one run.
 # R's nnet is the sine story's reference: timed in the same run when Rscript is there.
+# bench_sequence.py: the sequence story, specc train against nn.RNN + Adam (README, "Sequences").
+# bench_data.py: reading a 1M-row CSV, specc against numpy.loadtxt, time and peak RSS (README, "Data at scale").
+# bench_loop.py: one epoch of mini-batch Adam over 1M in-memory rows, specc.fit against a lean loop and
+# DataLoader(TensorDataset), as ratios in one run (README, "Data at scale").
 bench: setup
 	$(PYTHON) benchmarks/bench_core.py
 	@command -v Rscript >/dev/null || (apt-get update -qq && apt-get install -y -qq r-base-core r-cran-nnet >/dev/null) \
 		|| echo "R's nnet could not be installed: the benchmark quotes the issue's figures instead"
 	$(PYTHON) benchmarks/run.py
 	$(PYTHON) benchmarks/suite.py
+	$(PYTHON) benchmarks/bench_sequence.py
+	$(PYTHON) benchmarks/bench_data.py
+	$(PYTHON) benchmarks/bench_loop.py
 	$(PYTHON) benchmarks/fuzz.py --cases 100000 --seconds 1200 --save out/fuzz

@@ -25,6 +25,7 @@ _LAZY = {
     "fit": "train", "predict": "train", "FitResult": "train",
     "draw": "diagram", "write_drawing": "diagram",
     "save_weights": "weights", "read_weights": "weights", "load_weights": "weights",
+    "export": "exporting",
 }
 __all__ = sorted([*_LAZY, "SpecError"])
 
@@ -36,6 +37,12 @@ def __getattr__(name: str):
     value = getattr(importlib.import_module(f".{home}", __name__), name)
     globals()[name] = value  # the next lookup is an ordinary one
     return value
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext specc``: the ``%%specc NAME`` cell magic (specc/notebook.py)."""
+    from .notebook import load_ipython_extension as load
+    load(ipython)
 
 
 def __dir__() -> list[str]:

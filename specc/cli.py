@@ -184,7 +184,8 @@ def cmd_draw(args) -> int:
     style = dict(rankdir=args.rankdir, title=args.title, show_shapes=args.show_shapes,
                  show_bias=not args.hide_bias, pos_color=args.pos_color, neg_color=args.neg_color,
                  width_range=tuple(args.width_range), weight_labels=args.weight_labels, max_units=args.max_units)
-    diagram = draw(graph_warned(args.file, **limits_given(args)), weights=args.weights, view=args.view, **style)
+    diagram = draw(graph_warned(args.file, **limits_given(args)), weights=args.weights, view=args.view,
+                   collapse=args.collapse, **style)
     write_drawing(diagram, args.output, dpi=args.dpi)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
@@ -230,6 +231,10 @@ def cmd_train(args) -> int:
     check_train_arguments(args)  # before the spec, the data and the fit
     import torch
 
+    from .train import distributed  # --nproc: this command in N processes; a worker: its process group
+    if args.nproc is not None or args.nnodes is not None or args.node_rank is not None or args.rdzv_endpoint:
+        return distributed.launch(args)
+    lead = distributed.join(args)  # False on ranks other than 0: they write nothing
     from .api import load
     from .train import DTYPES, OPTIMIZERS, fit, format_result, plot_history, start_from, training_metadata
     from .weights import save_weights
@@ -247,12 +252,13 @@ def cmd_train(args) -> int:
     result = fit(module, args.data, loss=args.loss, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
                  max_iter=args.max_iter, batch_size=args.batch_size, momentum=args.momentum, abstol=args.abstol,
                  reltol=args.reltol, decay=args.decay, seed=args.seed, dtype=dtype, engine=args.engine,
-                 restarts=args.restarts, progress=not args.quiet)
-    if args.out:  # only now: a failed or interrupted run writes nothing
-        save_weights(module, args.out, training_metadata(result, args.data))
-    if args.plot:
+                 restarts=args.restarts, progress=not args.quiet, device=args.device, val_split=args.val_split,
+                 val_data=args.val_data, early_stopping=args.early_stopping)
+    if args.out and lead:  # only now: a failed or interrupted run writes nothing
+        save_weights(module.cpu(), args.out, training_metadata(result, args.data))  # from host memory
+    if args.plot and lead:
         title = f"{Path(args.spec).name}: {result.settings['optimizer']}, {args.loss}"
-        plot_history(result.history, args.plot, title=title)
+        plot_history(result.history, args.plot, title=title, validation=(result.val_at, result.val_history))
     print(json.dumps(result.summary()) if args.json else f"{args.spec}: {format_result(result)}")
     starts = args.init_from or (f"--rang {args.rang}" if args.rang is not None else None)
     if starts and len(result.restarts) > 1 and not args.quiet:
@@ -270,9 +276,13 @@ def check_train_arguments(args) -> None:
     """Refuse bad option values and unwritable outputs before the spec or the data is read, so a
     mistake never costs a fit (specc.options, specc.files.check_output)."""
     options.check({name: getattr(args, name) for name in ("lr", "momentum", "decay", "abstol", "reltol",
-                   "epochs", "max_iter", "batch_size", "restarts", "seed", "rang")}, cli=True)
+                   "epochs", "max_iter", "batch_size", "restarts", "seed", "rang", "val_split",
+                   "early_stopping")}, cli=True)
+    from .train.validation import check_arguments
+    check_arguments(args.val_split, args.val_data, args.early_stopping, args.optimizer, cli=True)
     inputs = [("the spec", args.spec), ("the data (--data)", args.data),
-              ("the initial values (--init-from)", args.init_from)]
+              ("the initial values (--init-from)", args.init_from),
+              ("the validation data (--val-data)", args.val_data)]
     if args.out:
         check_output(args.out, "--out", inputs=inputs)
     if args.plot:
@@ -286,21 +296,34 @@ def cmd_predict(args) -> int:
     import torch
 
     from .api import load
-    from .train.data import columns_of, csv_text, write_csv
+    from .train.data import as_table
+    from .train.sequences import prediction_bytes, write_predictions
     from .train import predict
     if args.output not in (None, "-"):
         check_output(args.output, "-o", inputs=[("the spec", args.spec), ("the weights (--weights)", args.weights),
                                                 ("the data (--data)", args.data)])
     module = load(Path(args.spec), weights=args.weights, **limits_given(args))  # in the weights' own precision
     print_warnings(module.spec_ir)
-    columns = columns_of(predict(module, args.data, next(module.parameters(), torch.empty(0)).dtype))
-    if args.output in (None, "-"):
-        sys.stdout.write(csv_text(columns))
+    table = as_table(args.data)  # read once: long rows' sequence ids go back into the file
+    values = predict(module, table, next(module.parameters(), torch.empty(0)).dtype, device=args.device)
+    if args.output in (None, "-"):  # CSV (long rows for sequences), or NPZ arrays for -o FILE.npz
+        sys.stdout.write(prediction_bytes(module, table, values, ".csv").decode("utf-8"))
     else:
-        write_csv(args.output, columns)
+        write_predictions(module, table, values, args.output)
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
+
+
+def cmd_export(args) -> int:
+    from .exporting import check_arguments, export_checked  # ONNX or torch.export
+    limits = limits_given(args)
+    check_arguments(args.output, spec=args.spec, weights=args.weights, opset=args.opset, steps=args.steps,
+                    cli=True)  # before the spec is read
+    export_checked(graph_warned(args.spec, **limits), args.output, args.weights, args.opset, args.steps,
+                   cli=True)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
 
 # ---------------------------------------------------------------- parser
 class _TrainTable:
@@ -348,6 +371,12 @@ def _limit_options(p: argparse.ArgumentParser) -> None:
                         "(default 100000000)")
     p.add_argument("--max-size", type=int, metavar="N",
                    help="most units along any one dimension (default: --max-elements)")
+
+
+def _device_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help=f"where {what} runs: auto (default) is cuda when torch sees a GPU, else cpu; "
+                        "bfgs always runs on the cpu (docs/training.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -399,6 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-units", type=int, default=32, metavar="N",
                    help="widest layer the default neuron view takes (default 32)")
     p.add_argument("--dpi", type=float, help="resolution of a .png (Graphviz's default: 96)")
+    p.add_argument("--collapse", action="store_true",
+                   help="draw each block call as one box, a chain of identical blocks as one box × N "
+                        "(default view: layers)")
     _limit_options(p)
     p.set_defaults(run=cmd_draw, parser=p)
 
@@ -437,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", **_choices("ENGINES"),
                    help="bfgs only, how f and its gradient are computed: compiled (the spec in C, "
                         "built once and cached; default), numpy (a NumPy tape of the spec), autograd (the "
-                        "module), nnet (R nnet's own arithmetic; one-hidden-layer specs)")
+                        "module; the one engine for specs with sequence inputs), nnet (R nnet's own arithmetic; one-hidden-layer specs)")
     p.add_argument("--init-from", metavar="FILE",
                    help="initial values: safetensors/JSON named tensors, or a JSON list (nnet's Wts)")
     p.add_argument("--rang", type=float, help="initial values uniform in [-rang, rang] (nnet's scheme)")
@@ -445,6 +477,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="LOSS.png", help="draw the loss curve")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no 'wrote' lines")
+    _device_option(p, "the fit")
+    p.add_argument("--val-split", type=float, metavar="F",
+                   help="hold out this fraction of the rows (drawn with --seed) as validation data")
+    p.add_argument("--val-data", metavar="FILE", help="validation data, in the form of --data")
+    p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                   help="stop when the validation loss has not improved for PATIENCE epochs (lbfgs: "
+                        "iterations), keeping the best weights; needs --val-split or --val-data")
+    p.add_argument("--nproc", type=int, metavar="N", help="train data-parallel (PyTorch DDP) in N processes per "
+                   "machine, adam or sgd; --batch-size is per process (docs/training.md)")
+    p.add_argument("--nnodes", type=int, metavar="M", help="with --nproc: the number of machines (default 1)")
+    p.add_argument("--node-rank", type=int, metavar="K", help="with --nproc: this machine's number, 0 to M-1")
+    p.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="with --nproc: machine 0's address and a free port")
     _limit_options(p)
     p.set_defaults(run=cmd_train, parser=p)
 
@@ -452,9 +496,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--weights", required=True, metavar="W", help="safetensors or JSON weights")
     p.add_argument("--data", required=True, metavar="FILE", help="CSV or NPZ with the spec's inputs")
-    p.add_argument("-o", "--output", metavar="PREDS.csv", help="file to write (default: standard output)")
+    p.add_argument("-o", "--output", metavar="PREDS.csv",
+                   help="file to write: CSV, or NPZ arrays when it ends in .npz (default: CSV on standard output)")
+    _device_option(p, "the prediction")
     _limit_options(p)
     p.set_defaults(run=cmd_predict, parser=p)
+
+    p = sub.add_parser("export", help="write the module as ONNX (.onnx) or a torch.export program (.pt2)")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--weights", metavar="W",
+                   help="safetensors or JSON weights (default: the spec's initial values)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="model.onnx or model.pt2 (the suffix picks the format; docs/export.md)")
+    p.add_argument("--opset", type=int, metavar="N", help="ONNX opset (default: the installed torch's)")
+    p.add_argument("--steps", type=int, metavar="T", help="length of sequence inputs, fixed in the file (required "
+                                                          "for specs with x[T, …] inputs)")
+    _limit_options(p)
+    p.set_defaults(run=cmd_export, parser=p)
+
+    p = sub.add_parser("lsp", help="run the language server for editors (docs/editors.md)")
+    p.add_argument("--stdio", action="store_true", help="speak LSP over standard input and output (the default)")
+    p.set_defaults(run=lambda args: importlib.import_module(".lsp", __package__).serve(), parser=p)
 
     p = sub.add_parser("demo", help="run the bundled specs through the whole pipeline")
     p.add_argument("--specs", metavar="FOLDER", help="folder of .spec files (default: the specs specc ships)")
@@ -499,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     _one_line_warnings()
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what `train --nproc` hands its workers
     if unknown:  # argparse hands a subcommand's unknown options up to the top: report them in its usage
         _unrecognized(args.parser, unknown)
     try:

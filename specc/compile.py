@@ -23,7 +23,9 @@ from .lower import collector_paused, source_text
 from .inits import INITIALIZERS, number
 from .ir import Graph
 from .layout import WIDTH, code_lines, comment, string_literal, wrap
+from .notebook import add_display
 from .ops import ADD, ATOM, MUL, OPS, PYTHON_ARITHMETIC, UNARY
+from .sequences import is_sequential
 
 # Names the generated module itself uses; a spec name equal to one is renamed.
 GENERATED_NAMES = frozenset({"self", "torch", "nn", "F", "math", "NamedTuple", "Outputs", "batch_size",
@@ -99,6 +101,7 @@ class _Writer:
         self.taken = taken
         self.numbers: dict[str, float | None] = {}
         self.helpers: set[str] = set()  # module-level helpers the forward uses
+        self.input_error = _INPUT_ERROR  # the helper explaining refused inputs (sequences have their own)
 
     # ------------------------------------------------------------ expressions
     def code(self, node: str) -> tuple[str, int]:
@@ -113,6 +116,11 @@ class _Writer:
 
     def definition(self, node: str) -> tuple[str, int]:
         """The code computing an operation node (its right-hand side, for a named one)."""
+        call = self.g.nodes[node].get("module_call")
+        if call is not None:  # a block's submodule called: self.enc(x), self.vae(x).mu (specc/compile_blocks.py)
+            attribute, args, field = call
+            text = f"{attribute}({', '.join(self.tensor(a, ()) for a in args)})"
+            return (f"{text}.{field}" if field else text), ATOM
         if self.g.nodes[node]["shape"] and self._scalar_value(node) is not None:
             return self.filled(node), ATOM
         if self._as_literal(node):
@@ -138,7 +146,7 @@ class _Writer:
 
     def _scalar_value(self, node: str) -> float | None:
         """The number an operation computes from numbers alone, whatever its shape (``h0[4] = 0``: 0)."""
-        if not self.row(node).foldable:
+        if "module_call" in self.g.nodes[node] or not self.row(node).foldable:
             return None
         values = [self.number(a) for a in self.g.nodes[node]["args"]]
         return None if None in values else self.row(node).fold(*values)
@@ -307,6 +315,9 @@ class _Writer:
     # ------------------------------------------------------------ statements
     def forward_lines(self) -> list[str]:
         g = self.g
+        if is_sequential(g):  # a loop over time steps: specc/loops.py
+            from .loops import loop_forward_lines
+            return loop_forward_lines(self)
         wanted = g.ancestors(g.graph["outputs"])
         height: dict[str, int] = {}  # how deep the code written so far for an unnamed node nests
         lines = []
@@ -433,8 +444,9 @@ def parameter_property(name: str) -> property:
 
 def signature(graph: Graph) -> str:
     """``in1[5], in2[5] -> out1[3], out2[3]``: the class docstring, and the first line of its repr."""
-    def sized(names: list[str]) -> str:
-        return ", ".join(f"{n}{dims_text(graph.nodes[n]['shape'])}" for n in names)
+    def sized(names: list[str]) -> str:  # a sequence is [T, …]
+        return ", ".join(f"{n}{dims_text(('T',) * graph.nodes[n]['stepped'] + graph.nodes[n]['shape'])}"
+                         for n in names)
     return f"{sized(graph.graph['inputs'])} -> {sized(graph.graph['outputs'])}"
 
 
@@ -444,8 +456,12 @@ def emit_source(graph: Graph, spec_file: str | None = None) -> str:
     ``spec_file`` is the name the file records for its spec (default: the IR's own file name).
     """
     g = graph
+    if g.graph.get("blocks"):  # one class per block (specc/compile_blocks.py)
+        from .compile_blocks import emit_blocks_source
+        return emit_blocks_source(g, spec_file)
     file = g.graph["file"] if spec_file is None else spec_file
-    cls = class_name(g.graph["file"])
+    cls = g.graph.get("class") or class_name(g.graph["file"])
+    submodules = g.graph.get("submodules", ())  # (attribute, class) of each block instance, created first
     writer = _Writer(g)
     forward = writer.forward_lines()
     inputs = [writer.locals[i] for i in g.graph["inputs"]]
@@ -457,6 +473,8 @@ def emit_source(graph: Graph, spec_file: str | None = None) -> str:
             f"    spec_source = {string_literal(g.graph['source'], '    ')}",
             "    check_inputs = True  # False skips the shape check on each call (torch.compile, export)", ""]
     body += ["    def __init__(self) -> None:", "        super().__init__()"]
+    body += [f"        self.{name} = {kind}()" if _attribute(name).startswith("self.") else
+             f"        self.add_module({name!r}, {kind}())" for name, kind in submodules]
     for name in g.graph["params"]:
         attrs = g.nodes[name]
         shape = ", ".join(map(str, attrs["shape"])) if attrs["shape"] else "()"
@@ -465,12 +483,17 @@ def emit_source(graph: Graph, spec_file: str | None = None) -> str:
         body += wrap((f"self.{name} = {created}" if _attribute(name).startswith("self.")
                       else f"self.register_parameter({name!r}, {created})") + role, "        ")
     fixed, held = _fixed_lines(g)
-    body += fixed + ["        self.reset_parameters()"] + ["        self.reset_fixed()"] * bool(fixed)
-    body += ["", "    def reset_parameters(self) -> None:",
-             "        # In order of first appearance, so a fixed torch.manual_seed gives fixed numbers."]
+    body += fixed + ["        self.reset_parameters(blocks=False)" if submodules else "        self.reset_parameters()"]
+    body += ["        self.reset_fixed()"] * bool(fixed)
+    body += ["", "    def reset_parameters(self, blocks: bool = True) -> None:" if submodules else
+             "    def reset_parameters(self) -> None:"]
+    if submodules:  # __init__ passes False: each block drew its own when it was created
+        body += ["        if blocks:"] + [f"            {_attribute(name)}.reset_parameters()" for name, _ in submodules]
+    if g.graph["params"] or not submodules:
+        body += ["        # In order of first appearance, so a fixed torch.manual_seed gives fixed numbers."]
     initialisers = _initialisers(g, "params")
     body += initialisers
-    if not g.graph["params"]:
+    if not g.graph["params"] and not submodules:
         body.append("        pass")
     body += held
     body += ["", "    def extra_repr(self) -> str:",  # the spec file, inputs -> outputs, every parameter
@@ -502,7 +525,7 @@ def emit_source(graph: Graph, spec_file: str | None = None) -> str:
         body = fields + [""] + body
     text = "\n".join(body)
     helpers = [helper.strip("\n") for helper, used in (
-        (_INPUT_ERROR, g.graph["inputs"]), (_PARAMETER_PROPERTY, g.graph["params"]),
+        (writer.input_error, g.graph["inputs"]), (_PARAMETER_PROPERTY, g.graph["params"]),
         (_LINEAR_SUM, "linear_sum" in writer.helpers)) if used]
     # Only code counts: the spec's own text (a comment saying `math.pi`, say) is inside a string literal.
     code = "\n".join(forward + initialisers + held + helpers)
@@ -557,6 +580,7 @@ def load_module(graph: Graph, dtype=None):
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     exec(code, module.__dict__)  # our generated code, not spec text
     cls = getattr(module, class_name(graph.graph["file"]))
+    add_display(cls)  # Jupyter's rich display (specc/notebook.py), outside the generated source
     if dtype is None:
         instance = cls()
     else:

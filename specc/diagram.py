@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING
 
 import graphviz
 
+from .diagram_blocks import BlockCanvas
+from .diagram_recurrent import DELAYED, delay_text, delayed_attrs, legend_lines, resolve, sequence_size
 from .diagram_units import CONST, Column, Connection, Net, NotDrawable, Term, format_connections, read_units
 from .errors import SpecError
 from .files import check_output, write_file
@@ -57,6 +59,7 @@ NEUTRAL, FIXED, HELD = "#8a8a8a", "#a0a0a0", "#2a7f7f"  # HELD: a fixed value's 
 SKIP = "#7b3294"  # skip connections (x in r = x + W·h), apart from the grey and red/blue mesh
 SHARED_HUES = ("#2f6fd0", "#8a3fc0", "#d07a1f", "#1f9a8a")  # shared parameters' edges, when no weights are given
 UNIT_GAP, CAPTION, STACK_GAP, LAYER_GAP = 0.56, 0.5, 0.35, 2.0  # neuron view, in inches
+MAX_EDGES = 600  # a spec with blocks and more edges: the layers view by default (three residual blocks: 913)
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def _range(values: torch.Tensor) -> str:
 
 
 # ---------------------------------------------------------------- public API
-def draw(spec, weights=None, view: str | None = None, **options) -> graphviz.Digraph:
+def draw(spec, weights=None, view: str | None = None, collapse: bool = False, **options) -> graphviz.Digraph:
     """A ``graphviz.Digraph`` of ``spec``: a path, spec text, or a module from :func:`specc.load`.
 
     ``weights``: a safetensors/JSON file or a mapping of tensors, checked like
@@ -120,7 +123,9 @@ def draw(spec, weights=None, view: str | None = None, **options) -> graphviz.Dig
     ``view``: 'neurons' | 'layers' | 'graph'; None picks neurons while every
     layer has at most ``max_units`` units, else layers.  ``options``: the
     fields of :class:`Style`.  A spec the unit views cannot show (``(W+V)·x``)
-    is drawn as its graph, with a note saying why.
+    is drawn as its graph, with a note saying why.  In a spec that uses blocks, each call is a
+    labelled cluster; ``collapse``: one box per call, a chain of identical ones one box "× N"
+    (the layers view unless ``view`` says otherwise).
     """
     if view is not None and view not in VIEWS:
         raise SpecError(f"unknown view '{view}' (choose from {', '.join(VIEWS)})")
@@ -128,20 +133,27 @@ def draw(spec, weights=None, view: str | None = None, **options) -> graphviz.Dig
     style.check()
     graph, values, file = _resolve(spec, weights)
     note, net = "", None
+    blocks = "blocks" in graph.graph
+    if collapse and blocks:
+        view = view or "layers"
     if view != "graph":
         try:
-            net = read_units(graph)
+            net = read_units(graph, join=not (collapse and blocks))
         except NotDrawable as err:
             view, note = "graph", f"drawn as the IR graph: {err}"
         else:
-            view = view or ("neurons" if net.widest() <= style.max_units else "layers")
+            crowded = blocks and len(net.connections()) > MAX_EDGES  # its clusters read better as layers
+            view = view or ("neurons" if net.widest() <= style.max_units and not crowded else "layers")
     canvas = _Canvas.start(view, style)
+    board = BlockCanvas(canvas, graph, view, collapse) if blocks else canvas  # clusters, or boxes
     if view == "neurons":
-        _NeuronView(canvas, net, values, style).draw()
+        _NeuronView(board, net, values, style).draw()
     elif view == "layers":
-        _LayerView(canvas, net, values, style).draw()
+        _LayerView(board, net, values, style).draw()
     else:
-        _draw_graph_view(canvas, graph, values, style)
+        _draw_graph_view(board, graph, values, style)
+    if blocks:
+        board.flush()
     canvas.finish(file if style.title is None else style.title, view, canvas.legend + ([note] if note else []))
     return canvas.dot
 
@@ -158,13 +170,26 @@ def write_drawing(dot: graphviz.Digraph, path: str | os.PathLike, dpi: float | N
             dot = dot.copy()
             dot.graph_attr["dpi"] = str(dpi)
         try:
-            data = dot.pipe(format=FORMATS[suffix])
+            data = _pipe(dot, FORMATS[suffix])
         except graphviz.ExecutableNotFound:
             raise SpecError(f"cannot write {path}: {INSTALL_HINT}") from None
         except graphviz.CalledProcessError as err:
             message = err.stderr.decode(errors="replace").strip() if err.stderr else str(err)
             raise SpecError(f"Graphviz failed to draw {path}: {message}") from None
     return write_file(path, data)
+
+
+def _pipe(dot: graphviz.Digraph, format: str) -> bytes:
+    """``dot`` rendered; a neuron view that Graphviz's edge router crashes on (2.43 does on the dense
+    GRU and LSTM pictures) is drawn again with straight edges rather than not at all."""
+    try:
+        return dot.pipe(format=format)
+    except graphviz.CalledProcessError as err:
+        if err.returncode >= 0 or dot.graph_attr.get("splines") != "true":
+            raise
+        straight = dot.copy()
+        straight.graph_attr["splines"] = "false"
+        return straight.pipe(format=format)
 
 
 def draw_for_demo(spec, stem: str | os.PathLike) -> Path:
@@ -354,6 +379,7 @@ class _NeuronView:
         self.vertical = style.rankdir in ("TB", "BT")
         self.flip = -1 if style.rankdir in ("RL", "TB") else 1  # RL: later layers to the left; TB: lower
         self.gap = UNIT_GAP + 0.16 * self.vertical  # side by side, labels like out1₂ need more room
+        self.far = {"LR": "e", "RL": "w", "TB": "s", "BT": "n"}[style.rankdir or "LR"]  # the outputs' side
 
     def draw(self) -> None:
         across, previous = 0.0, None
@@ -362,13 +388,25 @@ class _NeuronView:
                 across += max(LAYER_GAP + 0.02 * self.net.widest(), (previous + self.extent(stack)) / 2 + 0.3)
             self.place(across, stack)
             previous = self.extent(stack)
+        labelled = set()  # one t−1 label per pair of layers: on every edge it would hide the picture
         for link in self.links:
             if self.net.skips(link):  # routed around the layers it passes, in its own colour
                 self.canvas.edge(link.source, link.target, "skip", arrowsize="0.45", color=SKIP, penwidth="1.4",
                                  tooltip="skip connection: the value itself, added further on")
+            elif link.delay:  # recurrent: from the units of h back to the layer that reads prev(h)
+                pair = (link.source[0], link.target[0], link.delay)
+                mark = None if pair in labelled else _label(_small(text(delay_text(link.delay)), DELAYED))
+                labelled.add(pair)
+                # back into its own layer: out of and into the units' far side (Graphviz 2.43's router
+                # crashes on dense edges between the units of one column, and the loops read as feedback)
+                ports = dict(tailport=self.far, headport=self.far) if link.source[0] == link.target[0] else {}
+                self.canvas.edge(link.source, link.target, f"{link.kind} recurrent", arrowsize="0.45", **ports,
+                                 **delayed_attrs(self.weights.attrs(link), link.delay, mark))
             else:
                 self.canvas.edge(link.source, link.target, link.kind, arrowsize="0.45", **self.weights.attrs(link))
         self.canvas.legend = self.weights.legend(self.links)
+        if labelled:
+            self.canvas.legend += legend_lines(self.net.graph, {link.delay for link in self.links if link.delay})
         if any(self.net.skips(link) for link in self.links):
             self.canvas.legend.append(f'<FONT COLOR="{SKIP}">━ a skip connection</FONT> (a value added again '
                                       "past the layers between)")
@@ -389,7 +427,7 @@ class _NeuronView:
         for link in self.links:
             depth = self.net.columns[link.target[0]].depth
             first_use[link.source[0]] = min(first_use.get(link.source[0], depth), depth)
-        for column in self.net.columns.values():
+        for column in self.net.drawn():
             # A parameter used as a value stands just before its first user, like a bias node.
             depth = first_use.get(column.node, 1) - 1 if column.kind in ("param", "fixed") else column.depth
             stacks.setdefault(depth, []).append(column)
@@ -458,9 +496,10 @@ class _LayerView:
     def __init__(self, canvas: _Canvas, net: Net, values, style: Style):
         self.canvas, self.net, self.values, self.style = canvas, net, values, style
         self.junctions = self.fixed = 0
+        self.delays: set[int] = set()  # steps back of the recurrent connections drawn
 
     def draw(self) -> None:
-        columns = self.net.columns.values()
+        columns = self.net.drawn()
         params, fixed = self.net.graph.graph["params"], self.net.graph.graph["fixed"]
         for column in columns:
             if column.kind not in ("param", "fixed"):
@@ -477,6 +516,8 @@ class _LayerView:
                 self.term(term, column.node)
             for operand in column.operands:
                 drawn_value = operand in params
+                if self.delayed(operand, column.node, "wire"):
+                    continue
                 if operand in fixed:
                     self.canvas.edge(operand, column.node, "fixed", arrowsize="0.6", style="dashed", color=HELD)
                     continue
@@ -490,6 +531,19 @@ class _LayerView:
             self.canvas.legend.append("dotted: an operand of an operation")
         if any(p in used for p in fixed):
             self.canvas.legend.append(f'<FONT COLOR="{HELD}">teal, dashed</FONT>: a fixed value (held, not trained)')
+        if self.delays:
+            self.canvas.legend += legend_lines(self.net.graph, self.delays)
+
+    def delayed(self, source: str, head, kind: str, **attrs) -> bool:
+        """Draw the loop edge of a recurrent connection (from h, marked t−1) when ``source`` is prev(h)."""
+        node, steps = resolve(self.net.columns, source)
+        if not steps:
+            return False
+        self.delays.add(steps)
+        mark = _label(_small(text(delay_text(steps)), DELAYED))
+        self.canvas.edge(node, head, f"{kind} recurrent", arrowsize="0.6", constraint="false",
+                         **delayed_attrs(dict(attrs, color=NEUTRAL), steps, mark))
+        return True
 
     def param_node(self, param: str) -> None:
         attrs = self.net.graph.nodes[param]
@@ -522,7 +576,8 @@ class _LayerView:
         elif term.param is None:
             self.fixed += 1
             for source, _ in term.sources:
-                self.canvas.edge(source, target, "fixed", color=FIXED, style="dashed", arrowsize="0.6", **factor)
+                if not self.delayed(source, target, "fixed", **factor):
+                    self.canvas.edge(source, target, "fixed", color=FIXED, style="dashed", arrowsize="0.6", **factor)
         else:
             self.junctions += 1
             junction = ("junction", self.junctions)
@@ -534,7 +589,8 @@ class _LayerView:
                 size = self.net.columns[source].size
                 piece = {"label": _label(_small(text(f"{offset + 1}–{offset + size}")))} \
                     if len(term.sources) > 1 else {}
-                self.canvas.edge(source, junction, "data", color=NEUTRAL, arrowsize="0.6", **piece)
+                if not self.delayed(source, junction, "data"):
+                    self.canvas.edge(source, junction, "data", color=NEUTRAL, arrowsize="0.6", **piece)
             held = term.param in self.net.graph.graph["fixed"]
             self.canvas.edge(term.param, junction, "fixed" if held else "weight", color=HELD if held else NEUTRAL,
                              style="dashed", arrowsize="0.5",
@@ -552,6 +608,8 @@ def _draw_graph_view(canvas: _Canvas, graph: Graph, values, style: Style) -> Non
     for node, attrs in graph.nodes.items():
         kind = attrs["kind"]
         shape = f" {text(_dims(attrs['shape']))}" if style.show_shapes and kind != "const" else ""
+        if attrs.get("sequence") and shape:  # input x[T, 3]: a sequence of [3]
+            shape = f" {text(sequence_size(attrs, '[' + ', '.join(map(str, attrs['shape'])) + ']'))}"
         if kind == "op":
             name = text(attrs["name"] + " = ") if attrs["name"] else ""
             via = f" (in {attrs['via']})" if attrs.get("via") else ""
@@ -573,3 +631,9 @@ def _draw_graph_view(canvas: _Canvas, graph: Graph, values, style: Style) -> Non
         ordered = graph.nodes[target].get("op") in ORDERED_OPS
         label = {"label": _label(_small(text(",".join(str(p + 1) for p in attrs["positions"]))))} if ordered else {}
         canvas.edge(source, target, "data", arrowsize="0.6", color=NEUTRAL, **label)
+    for of, prev in graph.graph.get("recurrent", ()):  # the IR has no edge h → prev(h): drawn, delayed
+        canvas.edge(of, prev, "recurrent", arrowsize="0.6", constraint="false",
+                    **delayed_attrs({"color": NEUTRAL, "tooltip": f"prev({of})"}, 1,
+                                    _label(_small(text(delay_text(1)), DELAYED))))
+    if graph.graph.get("recurrent"):
+        canvas.legend += legend_lines(graph, {1})

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 from typing import TYPE_CHECKING
 
+from .diagram_calls import display_name, joins
+from .diagram_recurrent import build_prev, delay_links, name_delayed, sequence_size
 from .ir import Graph
 from .ops import OPS
 
@@ -63,6 +65,8 @@ class Column:
     terms: list[Term] = field(default_factory=list)
     depth: int = 0
     output: bool = False
+    of: str | None = None  # a delayed column (prev(h)): h, whose units its connections are drawn from
+    sequence: bool = False  # a sequence input: [T, n] per sample
 
     @property
     def look(self) -> str:
@@ -74,6 +78,8 @@ class Column:
     def caption(self, show_size: bool = True) -> tuple[str, str, str]:
         """(name, size, what it computes), the words above the layer."""
         size = f"[{self.size}]" if show_size and self.vector else ""
+        if self.sequence and show_size:
+            size = sequence_size({"sequence": True}, size or "")
         if self.kind in ("input", "param", "fixed"):
             what = {"input": "input", "param": "parameter", "fixed": "fixed value"}[self.kind]
         elif self.op or not self.named:
@@ -98,6 +104,7 @@ class Connection:
     param: str | None = None
     index: tuple[int, ...] = ()
     const: float = 1.0
+    delay: int = 0  # a recurrent connection: from the source's units this many time steps back
 
     def value(self, values: dict[str, torch.Tensor] | None) -> float | None:
         if self.param is None:
@@ -128,7 +135,11 @@ class Net:
                     links += _term_links(self, column, term)
             for operand in column.operands:
                 links += _wire_links(self, column, operand)
-        return links
+        return delay_links(self.columns, links) if self.graph.graph.get("recurrent") else links
+
+    def drawn(self) -> list[Column]:
+        """The columns the pictures show: all but the delayed ones (prev(h) is drawn as h's units)."""
+        return [c for c in self.columns.values() if c.of is None]
 
     def shared_params(self) -> list[str]:
         """Parameters that appear in more than one term or operand (sharing, or reuse like legendre's b)."""
@@ -158,7 +169,7 @@ class Net:
         source = self.columns.get(link.source[0])
         target = self.columns[link.target[0]]
         return (source is not None and source.kind not in ("param", "fixed") and link.kind == "fixed"
-                and link.param is None and target.depth - source.depth > 1)
+                and link.param is None and not link.delay and target.depth - source.depth > 1)
 
 
 def _number(value: float) -> str:
@@ -230,8 +241,9 @@ def _wire_links(net: Net, column: Column, operand: str) -> list[Connection]:
 
 
 class _Reader:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, join: bool = True):
         self.graph = graph
+        self.joins = joins(graph) if join and "blocks" in graph.graph else {}  # code = enc(x): enc's output
         self.columns: dict[str, Column] = {}
         self.pending: deque[str] = deque()
         self.temporaries = 0
@@ -241,19 +253,24 @@ class _Reader:
 
     # ---------------------------------------------------------- columns
     def column(self, node: str) -> str:
-        """Make ``node`` a column (once) and return it."""
+        """Make ``node`` a column (once) and return it (for a block's input, the value passed in)."""
+        node = self.joins.get(node, node)
         if node in self.columns:
             return node
         attrs = self.attrs(node)
+        if attrs.get("port") == "input" and self.must_be_column(attrs["args"][0]):
+            return self.column(attrs["args"][0])
         what = attrs.get("label") or node
         if len(attrs["shape"]) == 2:
             raise NotDrawable(f"'{what}' is a matrix the spec computes; the unit views take a parameter matrix")
         if attrs["kind"] == "const":
             raise NotDrawable(f"the constant '{what}' stands where units are needed")
         kind = {"input": "input", "param": "param", "fixed": "fixed"}.get(attrs["kind"], "node")
-        named = bool(attrs["name"])
+        named = bool(display_name(attrs))
         if named:
-            name = attrs["name"]
+            name = display_name(attrs)
+        elif attrs.get("port"):  # a block's input, fed by a value that is not a layer of its own
+            name, named = attrs["local"], True
         elif attrs.get("hint"):
             name = attrs["hint"]
         else:
@@ -261,7 +278,8 @@ class _Reader:
             name = f"t{self.temporaries}"
         self.columns[node] = Column(node, kind, _units(attrs["shape"]), bool(attrs["shape"]), name, named,
                                     attrs.get("label") or node,
-                                    via=attrs.get("via"), output=node in self.graph.graph["outputs"])
+                                    via=attrs.get("via"), output=node in self.graph.graph["outputs"],
+                                    sequence=bool(attrs.get("sequence")))
         if kind == "node":
             self.pending.append(node)
         return node
@@ -269,13 +287,13 @@ class _Reader:
     def must_be_column(self, node: str) -> bool:
         attrs = self.attrs(node)
         return node in self.columns or attrs["kind"] == "input" or (
-            attrs["kind"] == "op" and (bool(attrs["name"]) or self.graph.out_degree(node) > 1))
+            attrs["kind"] == "op" and (bool(display_name(attrs)) or self.graph.out_degree(node) > 1))
 
     def read(self) -> dict[str, Column]:
         for node in self.graph.graph["inputs"]:
             self.column(node)
         for node in self.graph.topological():
-            if self.attrs(node)["kind"] == "op" and self.attrs(node)["name"]:
+            if self.attrs(node)["kind"] == "op" and display_name(self.attrs(node)):
                 self.column(node)
         while self.pending:
             self.build(self.columns[self.pending.popleft()])
@@ -284,6 +302,8 @@ class _Reader:
     def build(self, column: Column) -> None:
         attrs = self.attrs(column.node)
         op = attrs["op"]
+        if op == "prev":  # h at the previous step: drawn as h's units (specc/diagram_recurrent.py)
+            return build_prev(self, column)
         # a function of one value (and of settings written as numbers: dropout's rate) is the layer's
         # activation; maximum(a, b) and clamp(x, lo, hi) are units of their own
         settings = {position for position, *_ in OPS[op].numbers}
@@ -393,10 +413,12 @@ class _Reader:
         return [Term("matrix", tuple(sources), matrix, const * sign, transposed)]
 
 
-def read_units(graph: Graph) -> Net:
-    """The columns, terms and bias nodes of ``graph``; raises :class:`NotDrawable`."""
+def read_units(graph: Graph, join: bool = True) -> Net:
+    """The columns, terms and bias nodes of ``graph``; raises :class:`NotDrawable`. ``join``: draw
+    ``code = enc(x)`` as the block's output layer named ``code`` (collapsed pictures keep ``code`` apart)."""
+    reader = _Reader(graph, join)
     try:
-        found = _Reader(graph).read()
+        found = reader.read()
     except RecursionError:  # a sum thousands of terms long: the graph view still draws it
         raise NotDrawable("the expressions nest too deeply for the unit views") from None
     order = {node: position for position, node in enumerate(graph.topological())}
@@ -405,7 +427,13 @@ def read_units(graph: Graph) -> Net:
                    graph.nodes[c.node].get("hint")]
     for k, column in enumerate(temporaries, 1):  # named in drawing order, not in order of discovery
         column.name = f"t{k}"
+    for outer, inner in reader.joins.items():  # enc's output layer, named as the spec that uses it names it
+        if inner in columns:
+            columns[inner].name = display_name(graph.nodes[outer])
+            columns[inner].output |= outer in graph.graph["outputs"]
+    name_delayed(columns)
     names = {c.node: c.name for c in columns.values()}
+    names |= {outer: names[inner] for outer, inner in reader.joins.items() if inner in names}
     for column in columns.values():
         if column.kind == "node":  # said with the names the picture shows
             column.formula = formula(graph, column.node, names, top=True)
@@ -464,7 +492,8 @@ def format_connections(net: Net, values: dict[str, torch.Tensor], width: int = 1
         lines.append(f"{column.name} = {said}" + (f"  (in {column.via})" if column.via else ""))
         for unit in range(column.size):
             into = sorted((c for c in incoming if c.target[1] == unit), key=lambda c: c.source[0] not in bias)
-            heads = [f"{net.unit_name(*c.source)}->{net.unit_name(*c.target)}" for c in into]
+            heads = [f"{net.unit_name(*c.source)}{f'(t-{c.delay})' if c.delay else ''}->{net.unit_name(*c.target)}"
+                     for c in into]  # h1(t-1)->h2: a recurrent weight, from the previous step
             cells = [f"{c.value(values):.4g}" if c.kind == "weight" else  # fixed by the spec: in parentheses
                      f"({c.reference() if c.value(values) is None else format(c.value(values), 'g')})" for c in into]
             lines += _aligned(heads, cells, width)

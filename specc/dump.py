@@ -25,7 +25,8 @@ AST_SKIPPED = frozenset({"source"})
 # IR attributes shown first, in this order; the others follow sorted by name.
 IR_FIRST = ("kind", "op", "args", "shape", "batched")
 # IR graph attributes not shown: the text and its AST have dumps of their own.
-IR_GRAPH_SKIPPED = frozenset({"source", "program", "warnings"})  # warnings: printed by check itself
+IR_GRAPH_SKIPPED = frozenset({"source", "program", "warnings", "block_sources"})  # warnings: printed by check;
+# block_sources: the used files' texts
 
 
 def span_text(span: Span) -> str:

@@ -35,6 +35,8 @@ class SpecError(Exception):
         self.span = span
         self.notes = tuple(notes)
         self.source = source
+        # Texts of other files by name (a used block's file): a span there is quoted from its own file.
+        self.sources: dict[str, str] = {}
 
     @property
     def file(self) -> str | None:
@@ -63,11 +65,16 @@ class SpecError(Exception):
 
 def _report(problem, level: str) -> str:
     """An error's or a warning's report: ``FILE:LINE:COL: LEVEL: message``, the line, a caret, notes."""
+    sources = getattr(problem, "sources", None) or {}
+
+    def text_of(span: Span | None) -> str | None:
+        return sources.get(span.file, problem.source) if span is not None else problem.source
+
     lines = [_located(problem.span, level, problem.message)]
-    lines += _excerpt(problem.source, problem.span)
+    lines += _excerpt(text_of(problem.span), problem.span)
     for text, span in problem.notes:
         lines.append(_located(span, "note", text))
-        lines += _excerpt(problem.source, span)
+        lines += _excerpt(text_of(span), span)
     return "\n".join(lines)
 
 

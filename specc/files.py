@@ -221,7 +221,8 @@ def bundled(folder: str) -> Path:
 
 
 # ---------------------------------------------------------------- optional parts
-EXTRAS = {"matplotlib": "plot", "onnx": "onnx"}
+EXTRAS = {"matplotlib": "plot", "onnx": "onnx", "onnxscript": "onnx", "onnxruntime": "onnx", "pygls": "lsp",
+          "pyarrow": "data"}
 
 
 def require(module: str, what: str):

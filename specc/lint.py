@@ -231,7 +231,7 @@ def _unused(builder, graph, found: list) -> None:
     """With an output line: the nodes nothing uses that it does not list (dead code)."""
     if builder.output_decl is None:
         return
-    outputs = set(graph.graph["outputs"])
+    outputs = set(graph.graph["outputs"]) | {of for of, _ in graph.graph["recurrent"]}  # prev(h) uses h
     for name, stmt in builder.assigns.items():
         if name not in outputs and name in graph and graph.out_degree(name) == 0:
             found.append(SpecDiagnostic(

@@ -47,6 +47,7 @@ from .ir import Graph
 from .ops import FUNCTIONS
 from .limits import DEFAULT, UNLIMITED, Limits, check_numbers, check_sizes
 from .lint import diagnose, issue, star_notes
+from .sequences import mark_batched_steps, mark_steps, names_used
 from .shapes import Unifier, infer
 
 # Attributes of every module specc generates; a parameter of that name would shadow them.
@@ -108,6 +109,10 @@ class _Builder:
         self.params: dict[str, Span] = {}  # name → first appearance, in order
         self.counter = 0
         self.expanding: list[str] = []
+        # Reusable blocks (specc/blocks.py): instances by name, this file's blocks, and the build's files.
+        self.instances: dict = {}
+        self.block_defs: dict[str, ast.Block] = {}
+        self.library = None
 
     # ------------------------------------------------------------ names
     def _define(self, name: ast.Name) -> None:
@@ -153,6 +158,9 @@ class _Builder:
                 self.assigns[name.id] = stmt
             elif isinstance(stmt, ast.Init):
                 self.inits.append(stmt)
+            elif isinstance(stmt, (ast.Use, ast.Block)):
+                from .blocks import collect_block_statement
+                collect_block_statement(self, stmt)
             elif isinstance(stmt, ast.OutputDecl):
                 if self.output_decl is not None:
                     raise RedefinitionError("outputs are already declared", stmt.span,
@@ -226,7 +234,8 @@ class _Builder:
             return "fixed"
         if name in self.assigns:
             return "node"
-        if name in self.aliases or name in FUNCTIONS or name in self.defs:
+        if name in self.aliases or name in FUNCTIONS or name in self.defs or name in self.instances \
+                or name in self.block_defs:
             return "function"
         return "param"
 
@@ -295,7 +304,13 @@ class _Builder:
             return self._new(stmt, kind="op", op="index" if expr.stop is None else "slice", args=args,
                              span=expr.span, label=label, via=via, start=int(expr.start.text),
                              stop=int(stop.text), bound_spans=(expr.start.span, stop.span))
+        if isinstance(expr, ast.Member) or expr.func.id in self.instances or expr.func.id in self.block_defs:
+            from .blocks import lower_call  # a call of a block's instance: its body, inlined
+            return lower_call(self, expr, env, stmt, via)
         fn = self.resolve_function(expr.func)
+        if fn == "prev":  # its first argument names a node, not a value to compute first
+            from .sequences import lower_prev
+            return lower_prev(self, expr, env, stmt, via, label)
         args = [self.lower(a, env, stmt, via) for a in expr.args]
         if fn in FUNCTIONS:
             arity = FUNCTIONS[fn].arity
@@ -352,7 +367,7 @@ class _Builder:
     def build_nodes(self) -> None:
         for name, decl in self.inputs.items():
             self.nodes[name] = dict(kind="input", name=name, stmt=None, span=decl.name.span, order=len(self.nodes),
-                                    dims=decl.dims or ())
+                                    dims=decl.dims or (), sequence=decl.steps is not None)
         for name, span in self.params.items():
             decl = self.param_decls.get(name)
             # `param a` declares a scalar; an undeclared parameter's shape comes from its uses
@@ -369,7 +384,7 @@ class _Builder:
             except RecursionError:  # def bodies inlined into def bodies, many levels deep
                 raise LimitError("this statement nests its function calls too deeply; split it into named "
                                  "nodes", stmt.span) from None
-            if top.startswith(name + "/") and self.nodes[top]["kind"] == "op":  # the statement's own operation
+            if top.startswith(name + "/") and self.nodes[top]["kind"] == "op" and "call" not in self.nodes[top]:
                 attrs = self.nodes.pop(top)
             else:  # `y = x`, `y = 2`: a node of its own that passes the value on
                 attrs = dict(kind="op", op="identity", args=(top,), stmt=name, via=None,
@@ -391,8 +406,7 @@ class _Builder:
                 seen.add(decl.name.id)
             return list(self.output_decl.decls)
         # "Used" is textual: a name in another assignment or in a def body, called or not.
-        bodies = [s.expr for s in self.assigns.values()] + [d.body for d in self.defs.values()]
-        used = {n.id for body in bodies for n in ast.walk(body) if isinstance(n, ast.Name)}
+        used = names_used(self.assigns, self.defs)
         sinks = [ast.Decl(ast.Name(name, s.target.name.span), None, s.target.span)
                  for name, s in self.assigns.items() if name not in used]
         if not sinks:
@@ -420,6 +434,7 @@ def build_graph(program: ast.Program, unifier: Unifier | None = None, limits: Li
     caller (``specc explain`` reads where each size came from). ``limits``: what the spec may hold,
     and its numbers-only arithmetic finite (specc/limits.py)."""
     builder = _Builder(program)
+    builder.limits = limits  # what a used file may hold (specc/blocks.py)
     unifier = Unifier() if unifier is None else unifier
     try:
         builder.collect()
@@ -431,6 +446,8 @@ def build_graph(program: ast.Program, unifier: Unifier | None = None, limits: Li
             graph.add_node(node, **attrs)
             if attrs["kind"] == "param":
                 graph.nodes[node].update(role="other", fan_in=None)
+        if builder.library is not None:  # blocks: their parameters, calls and instances (specc/blocks.py)
+            builder.library.describe(builder, graph)
         for node, attrs in builder.nodes.items():
             for position, arg in enumerate(attrs.get("args", ())):
                 if graph.has_edge(arg, node):
@@ -440,22 +457,28 @@ def build_graph(program: ast.Program, unifier: Unifier | None = None, limits: Li
         _check_cycles(graph)
         outputs = builder.outputs()
         graph.graph["outputs"] = [d.name.id for d in outputs]
+        mark_steps(graph, outputs)  # which values vary per time step (specc/sequences.py)
         try:
             infer(graph, [(d.name.id, d.dims, d.span) for d in outputs], unifier)
         except ShapeError as err:
             raise star_notes(builder, err) from None
+        mark_batched_steps(graph)
         check_sizes(graph, unifier, limits)
         check_numbers(graph)
         for decl in outputs:
             source = graph.nodes[decl.name.id]
             graph.add_node(f"output:{decl.name.id}", kind="output", name=decl.name.id, stmt=None, span=decl.span,
                            order=len(graph), args=(decl.name.id,), shape=source["shape"],
-                           batched=source["batched"])
+                           batched=source["batched"], stepped=source["stepped"])
             graph.add_edge(decl.name.id, f"output:{decl.name.id}", positions=[0])
         assign_roles(graph)
         apply_init_lines(graph, builder.inits, builder.what_is)
+        if builder.library is not None:
+            builder.library.apply_inits(graph)
         graph.graph["warnings"] = diagnose(builder, graph)
     except SpecError as err:
+        if builder.library is not None:
+            builder.library.annotate(err)
         raise err.with_source(program.source) from None
     return graph
 
@@ -474,13 +497,41 @@ def collector_paused():
             gc.enable()
 
 
-@lru_cache(maxsize=8)  # a few: one command reads one or two specs, and a large IR holds much memory
 def graph_of(text: str, file: str = "<spec>", limits: Limits = DEFAULT) -> Graph:
-    """The IR of spec text, built once per distinct (text, file, limits) and shared: treat it as read-only."""
+    """The IR of spec text, built once per distinct (text, file, limits) and shared: treat it as
+    read-only. A spec that uses other files is built again when one of them has changed since (a
+    language server or a notebook lives through many edits)."""
+    graph = _built(text, file, limits)
+    if not _used_files_unchanged(graph):
+        _built.cache_clear()
+        graph = _built(text, file, limits)
+    return graph
+
+
+@lru_cache(maxsize=8)  # a few: one command reads one or two specs, and a large IR holds much memory
+def _built(text: str, file: str, limits: Limits) -> Graph:
     with collector_paused():
         graph = build_graph(ast.parse_program(text, file, limits), limits=limits)
     issue(graph)  # here, so that a memoised IR warns once
     return graph
+
+
+def _used_files_unchanged(graph: Graph) -> bool:
+    """Whether every file the spec uses (``use "enc.spec"``) still reads as it did when it was built."""
+    from .api import read_spec_file
+    for name, text in graph.graph.get("block_sources", {}).items():
+        if name == graph.graph["file"]:
+            continue
+        try:
+            current = read_spec_file(name)[0]
+        except SpecError:
+            return False
+        if ast.normalise_newlines(current.removeprefix("\ufeff")) != text:
+            return False
+    return True
+
+
+graph_of.cache_clear = _built.cache_clear  # type: ignore[attr-defined]
 
 
 def spec_graph(model_or_graph) -> Graph:

@@ -82,6 +82,7 @@ class Op:
     random: bool = False  # random in training mode (dropout): no deterministic criterion, so no quasi-Newton fit
     scalar: str | None = None  # the row it is on a scalar operand (a reduction: 'identity', or 'abs' for norm)
     tensors: str = ""  # torch takes tensors here: 'all' operands, or 'mixed' (bounds all numbers or all tensors)
+    timed: bool = False  # prev, last: about time steps (specc/sequences.py), never a number known when compiling
     doc: str = ""
 
     @property
@@ -355,6 +356,12 @@ OPS: dict[str, Op] = _rows(
            ("({0} >= {1} && {0} <= {2} ? {g} : 0.0)", "({0} < {1} && {1} < {2} ? {g} : 0.0)",
             "({0} > {2} || {2} < {1} ? {g} : 0.0)")),
        doc="x held within [lo, hi], unit by unit (hi where lo > hi, as torch.clamp)"),
+    # ---- sequences (specc/sequences.py): the IR node of prev(h, start) has args (start,) and `of` = h,
+    # with no edge from h (the IR stays acyclic); specc/loops.py writes both into forward's loop over time.
+    Op("prev", "prev", "", timed=True,
+       doc="prev(h): h at the previous time step; prev(h, start) takes start at the first step (default 0)"),
+    Op("last", "same", "{0}", timed=True,
+       doc="last(h): h after the final time step, a value that is no longer a sequence"),
 )
 
 FUNCTIONS: dict[str, Op] = {name: op for name, op in OPS.items() if op.called}

@@ -78,6 +78,12 @@ RULES: dict[str, Rule] = {
     "batch_size": _counted(1, MAX_COUNT),
     "restarts": _counted(1, MAX_RESTARTS),
     "seed": _counted(0, MAX_SEED, "2**64 - 1"),
+    "val_split": Rule("a number greater than 0 and less than 1", lambda v: _finite(0, True)(v) and v < 1),
+    "early_stopping": _counted(1, MAX_COUNT),  # a patience, in epochs (first-order) or iterations (lbfgs)
+    # specc train --nproc (specc/train/distributed.py): processes per machine, machines, this machine's number
+    "nproc": _counted(1, 4096),
+    "nnodes": _counted(1, 4096),
+    "node_rank": _counted(0, 4095),
     # start_from / specc train --rang
     "rang": Rule(POSITIVE, _finite(0, True)),
     # specc.draw, write_drawing / specc draw

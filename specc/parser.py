@@ -14,14 +14,15 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from .ops import BINARY_OPERATORS
-from .errors import (IndexRangeError, LimitError, ReservedNameError, Span, SpecError, SpecSyntaxError,
+from .errors import (IndexRangeError, LimitError, ReservedNameError, ShapeError, Span, SpecError, SpecSyntaxError,
                      normalise_newlines, split_lines)
 from .limits import DEFAULT, Limits, literal, shown_digits, written_size
 
-KEYWORDS = frozenset({"input", "output", "param", "fixed", "def", "init"})
+KEYWORDS = frozenset({"input", "output", "param", "fixed", "def", "init", "block", "use"})
 # Each stage walks an expression recursively; this keeps every walk far inside Python's recursion limit.
 MAX_NESTING = 200
 CONSTANTS = {"pi": 3.141592653589793, "e": 2.718281828459045}
+STEPS = "T"  # the size that counts time steps: `input x[T, 3]` is a sequence of [3]
 _PARSING = threading.Lock()  # one parser and one AST builder, shared: one parse at a time
 
 
@@ -111,13 +112,23 @@ class Index(Node):
     __slots__ = ('operand', 'start', 'stop', 'span')
 
 
-Expr = Union[Num, Name, BinOp, Neg, Call, Transpose, Index]
+class Member(Node):
+    """operand: Expr (a call of a block instance); name: Name (one of its outputs: ``vae(x).mu``); span: Span"""
+
+    __slots__ = ('operand', 'name', 'span')
+
+
+Expr = Union[Num, Name, BinOp, Neg, Call, Transpose, Index, Member]
 
 
 class Decl(Node):
-    """name: Name; dims: tuple[int, ...] | None (None: no brackets; () never occurs); span: Span"""
+    """name: Name; dims: tuple[int, ...] | None (None: no brackets, or only ``[T]``; () never occurs);
+    span: Span; steps: Span | None (where ``T`` is written: ``input x[T, 3]`` is a sequence of [3])"""
 
-    __slots__ = ('name', 'dims', 'span')
+    __slots__ = ('name', 'dims', 'span', 'steps')
+
+    def __init__(self, name, dims, span, steps=None):  # most declarations are not sequences
+        super().__init__(name, dims, span, steps)
 
 
 class InputDecl(Node):
@@ -168,7 +179,25 @@ class Assign(Node):
     __slots__ = ('target', 'expr', 'span')
 
 
-Statement = Union[InputDecl, OutputDecl, ParamDecl, FixedDecl, Def, Init, Assign]
+class UseFile(Node):
+    """path: str (as written between the quotes, relative to the using file); span: Span"""
+
+    __slots__ = ('path', 'span')
+
+
+class Use(Node):
+    """name: Name (the instance); source: UseFile or Name (a block of this file); span: Span"""
+
+    __slots__ = ('name', 'source', 'span')
+
+
+class Block(Node):
+    """name: Name; statements: tuple[Statement, ...] (its body, as a spec's); span: Span"""
+
+    __slots__ = ('name', 'statements', 'span')
+
+
+Statement = Union[InputDecl, OutputDecl, ParamDecl, FixedDecl, Def, Init, Assign, Use, Block]
 
 
 class Program(Node):
@@ -183,7 +212,7 @@ def walk(expr: Expr):
     if isinstance(expr, BinOp):
         yield from walk(expr.left)
         yield from walk(expr.right)
-    elif isinstance(expr, (Neg, Transpose, Index)):  # an index's numbers are not values: not yielded
+    elif isinstance(expr, (Neg, Transpose, Index, Member)):  # an index's numbers are not values: not yielded
         yield from walk(expr.operand)
     elif isinstance(expr, Call):  # the function's name is not a value, so it is not yielded
         for arg in expr.args:
@@ -278,25 +307,35 @@ class _ToAst(Transformer):
         return OutputDecl(*self._decls(children))
 
     def param_decl(self, children):
-        return ParamDecl(*self._decls(children))
+        return ParamDecl(*_no_steps(*self._decls(children), "a parameter"))
 
     def fixed_decl(self, children):
-        return FixedDecl(*self._decls(children))
+        return FixedDecl(*_no_steps(*self._decls(children), "a fixed value"))
 
     def decl(self, children):
         name, dims = children
-        sizes, end = dims if dims is not None else (None, name)
-        return Decl(_checked_name(self._name(name)), sizes, self._span(name, end))
+        sizes, end, steps = dims if dims is not None else (None, name, None)
+        return Decl(_checked_name(self._name(name)), sizes, self._span(name, end), steps)
 
     def dims(self, tokens):
-        sizes = []
-        for token in tokens[1:-1]:
+        """The sizes written in brackets, where they end, and where a leading ``T`` is (else None)."""
+        sizes, steps = [], None
+        for position, token in enumerate(tokens[1:-1]):
             text = str(token)
+            if token.type == "NAME":
+                if text == STEPS and position == 0:
+                    steps = self._span(token)
+                    continue
+                if text == STEPS:
+                    raise ShapeError(f"'{STEPS}', the number of time steps, can only be the first size: "
+                                     f"write it as in 'input x[{STEPS}, 3]'", self._span(token))
+                raise SpecSyntaxError(f"a size must be a whole number of at least 1 (or '{STEPS}', first, "
+                                      f"for time steps), not {text!r}", self._span(token))
             if not (text.isascii() and text.isdigit()) or not text.strip("0"):
                 raise SpecSyntaxError(f"a size must be a whole number of at least 1, not {text!r}",
                                       self._span(token))
             sizes.append(written_size(text, self._span(token), self.limits))
-        return tuple(sizes), tokens[-1]
+        return tuple(sizes) or None, tokens[-1], steps
 
     def def_stmt(self, children):
         keyword, name, *params, body = children
@@ -315,10 +354,30 @@ class _ToAst(Transformer):
 
     def assign(self, children):
         name, dims, expr = children
-        sizes, end = dims if dims is not None else (None, name)
+        sizes, end, steps = dims if dims is not None else (None, name, None)
         span = self._span(name, expr)
-        target = Decl(_checked_name(self._name(name)), sizes, self._span(name, end))
+        target = Decl(_checked_name(self._name(name)), sizes, self._span(name, end), steps)
+        _no_steps((target,), span, "a node")
         return Assign(target, self._statement_expr(expr, span), span)
+
+    def use_stmt(self, children):
+        name, keyword, source = children
+        span = self._span(name, source)
+        if source.type == "STRING":
+            target = UseFile(str(source)[1:-1], self._span(source))
+        else:
+            target = _not_keyword(self._name(source))
+        return Use(_checked_name(self._name(name)), target, span)
+
+    def block_def(self, children):
+        keyword, name, *statements, closing = children
+        body = tuple(s for s in statements if s is not None)
+        return Block(_checked_name(self._name(name)), body, self._span(keyword, closing))
+
+    def member(self, children):
+        operand, name = children
+        node = Member(_unwrap(operand), self._name(name), self._span(operand, name))
+        return self._expr(node, operand)
 
     def neg(self, children):
         minus, operand = children
@@ -379,6 +438,16 @@ for _op in BINARY_OPERATORS:
     setattr(_ToAst, _op, _binop(_op))
 
 
+def _no_steps(decls: tuple, span: Span, what: str) -> tuple:
+    """``T`` is a size of sequence inputs (and of outputs) only: a node's size per step is its own."""
+    for decl in decls:
+        if decl.steps is not None:
+            raise ShapeError(f"'{STEPS}', the number of time steps, is a size of sequence inputs only, not of "
+                             f"{what}: declare a sequence as 'input x[{STEPS}, 3]'; its nodes are sized per "
+                             "step", decl.steps)
+    return decls, span
+
+
 def _check_index(bound: Num) -> None:
     """Indices are whole numbers from 1, as the units are numbered (x[1] … x[n])."""
     if not bound.text.lstrip("-").isdigit():
@@ -408,7 +477,8 @@ _TOKEN_WORDS = {
     "NAME": "a name", "NUMBER": "a number", "_NL": "end of line", "$END": "end of file",
     "MATMUL": "'·'", "POW": "'^'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'",
     "COMMA": "','", "EQUAL": "'='", "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'",
-    "SEMICOLON": "';'", "COLON": "':'", "TRANSPOSE": "'ᵀ'",
+    "SEMICOLON": "';'", "COLON": "':'", "TRANSPOSE": "'ᵀ'", "DOT": "'.'", "LBRACE": "'{'", "RBRACE": "'}'",
+    "STRING": "a file name in quotes",
 }
 
 

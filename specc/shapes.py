@@ -73,6 +73,8 @@ class Unifier:
     links: list[tuple[Term, Term, Span | None, str]] = field(default_factory=list)
     units: list[tuple[Term, Size, Span | None]] = field(default_factory=list)  # a constant's units in a concat
     terms: dict[str, Term] = field(default_factory=dict)  # each node's term, once infer has run
+    # prev(h) before h's own term exists: h's id → the terms of its prev nodes, made one with h's term later
+    delayed: dict[str, list[tuple[Term, Span | None, str]]] = field(default_factory=dict)
     # Provenance for `specc explain` (None: not kept): (size, origin, where, what) when a bind gives a
     # size its number, (size, other size, where, what) when two sizes are made one, (term, term, where,
     # what) when an undetermined term takes another's shape.
@@ -349,6 +351,19 @@ def _pick(u: Unifier, args: list[Term], where: Span | None, what: str, name: str
     return u.fixed((attrs["stop"] - attrs["start"] + 1,), (f"the slice {what}", where))
 
 
+def _prev(u: Unifier, args: list[Term], where: Span | None, what: str, name: str, attrs: dict) -> Term:
+    """prev(h, start) has h's shape, through the recurrence: h's term once it exists (:func:`infer`
+    joins them then). The start broadcasts into it as ``+`` would: a scalar fits any shape, anything
+    else (an undeclared parameter h0) takes h's shape."""
+    term = u.terms.get(attrs["of"])
+    if term is None:
+        term = u.unknown()
+        u.delayed.setdefault(attrs["of"], []).append((term, where, what))
+    if args[0].root().kind != SCALAR:
+        return u.elementwise(term, args[0], where, what)
+    return term
+
+
 RULES: dict[str, Callable[[Unifier, list[Term], Span | None, str, str, dict], Term]] = {
     "broadcast": _broadcast,
     "same": _same,
@@ -359,6 +374,7 @@ RULES: dict[str, Callable[[Unifier, list[Term], Span | None, str, str, dict], Te
     "transpose": _transpose,
     "index": _pick,
     "slice": _pick,
+    "prev": _prev,
 }
 
 
@@ -387,18 +403,21 @@ def infer(graph: Graph, outputs: list[tuple[str, tuple[int, ...] | None, Span]],
             what = f"'{attrs.get('label') or node}'"
             op, where = attrs["op"], attrs.get("expr_span", attrs["span"])
             term = RULES[OPS[op].shape](unifier, [terms[a] for a in attrs["args"]], where, what, op, attrs)
-            if all(a in constant for a in attrs["args"]) and not getattr(OPS[op], "random", False):
+            if all(a in constant for a in attrs["args"]) and not OPS[op].random and not OPS[op].timed:
                 constant.add(node)
                 if attrs["name"]:
                     term = _named_constant(unifier, node, attrs, term)
             if attrs.get("dims") is not None:
+                shown = attrs.get("local") or node  # a block's node: its author's name (specc/blocks.py)
                 if term.root().kind == SCALAR:
-                    raise ShapeError(f"'{node}' is declared with size {list(attrs['dims'])} but its value "
+                    raise ShapeError(f"'{shown}' is declared with size {list(attrs['dims'])} but its value "
                                      "is a scalar", attrs["span"])
-                declared = unifier.fixed(attrs["dims"], (f"'{_decl_text(node, attrs['dims'], kind)}'",
+                declared = unifier.fixed(attrs["dims"], (f"'{_decl_text(shown, attrs['dims'], kind)}'",
                                                          attrs["span"]))
-                term = unifier.unify(term, declared, attrs["span"], f"'{node}'")
+                term = unifier.unify(term, declared, attrs["span"], f"'{shown}'")
             terms[node] = term
+        for earlier, where, what in unifier.delayed.pop(node, ()):  # its prev(...) nodes: the same shape
+            unifier.unify(terms[node], earlier, where, what)
     for name, dims, where in outputs:
         if dims is not None:
             declared = unifier.fixed(dims, (f"'output {_decl_text(name, dims, 'output')}'", where))

@@ -22,6 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.spec"))
 
 
+def bundled_text(path: Path) -> str:
+    """A bundled spec's text, for tests that pass spec text: text has no folder, so its `use "x.spec"`
+    lines name the used files by absolute path."""
+    import re
+    return re.sub(r'use "([^"]+)"', lambda m: f'use "{(path.parent / m.group(1)).as_posix()}"', path.read_text())
+
+
 def assert_spec_error(source, error_class: type, line: int, column: int, message_part: str | None = None,
                       file: str = "<spec>") -> SpecError:
     """Check that ``source`` fails with exactly ``error_class`` at ``file:line:column``.
@@ -66,10 +73,12 @@ _RUNNER = textwrap.dedent('''
 ''')
 
 
-def example_inputs(graph, batch: int = 6, seed: int = 0) -> list[torch.Tensor]:
-    """Random float64 inputs for a spec's IR: [B, n] for vectors, [B] for scalars."""
+def example_inputs(graph, batch: int = 6, seed: int = 0, steps: int = 5) -> list[torch.Tensor]:
+    """Random float64 inputs for a spec's IR: [B, n] for vectors, [B] for scalars; a sequence input
+    has ``steps`` time steps, [B, T, n]."""
     generator = torch.Generator().manual_seed(seed)
-    return [torch.randn(batch, *graph.nodes[name]["shape"], generator=generator, dtype=torch.float64)
+    return [torch.randn(batch, *(steps,) * graph.nodes[name].get("sequence", False), *graph.nodes[name]["shape"],
+                        generator=generator, dtype=torch.float64)
             for name in graph.graph["inputs"]]
 
 

@@ -342,6 +342,7 @@ class Outcome:
 
 LOAD_BUDGET = 10_000_000  # elements (parameters + one sample's values): beyond, the module is not built
 BATCH = 3
+STEPS = 4  # time steps of a sequence input
 
 
 def elements(ir) -> int:
@@ -467,12 +468,14 @@ def _run(module, ir) -> str:
     """Run the module on random inputs of the documented shapes; '' when every output has its shape."""
     import torch
     dtype = next((t.dtype for t in module.parameters()), torch.float32)
-    inputs = [torch.randn(BATCH, *ir.nodes[n]["shape"], dtype=dtype) for n in ir.graph["inputs"]]
+    # a sequence input is [B, T, *shape]; an output computed at every step comes back [B, T, *shape]
+    steps = lambda node: (STEPS,) if ir.nodes[node].get("stepped") else ()  # noqa: E731
+    inputs = [torch.randn(BATCH, *steps(n), *ir.nodes[n]["shape"], dtype=dtype) for n in ir.graph["inputs"]]
     with torch.no_grad():
         out = module(*inputs)
     out = list(out) if isinstance(out, tuple) else [out]
     batch = (BATCH,) if inputs else ()  # a spec with no inputs has no batch: its outputs are its values
-    wanted = [(*batch, *ir.nodes[n]["shape"]) for n in ir.graph["outputs"]]
+    wanted = [(*batch, *steps(n), *ir.nodes[n]["shape"]) for n in ir.graph["outputs"]]
     got = [tuple(t.shape) for t in out]
     return "" if got == wanted else f"outputs {got}, documented {wanted}"
 

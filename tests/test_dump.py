@@ -71,10 +71,10 @@ def test_ast_dump_format():
     assert dump_ast(specc.parse("input x[3]\ny = relu(W·x) + 1\n")).splitlines() == [
         "Program file='<spec>'",
         "  statements[0]: InputDecl 1:1-1:11",
-        "    decls[0]: Decl 1:7-1:11 dims=(3,)",
+        "    decls[0]: Decl 1:7-1:11 dims=(3,) steps=None",
         "      name: Name 1:7-1:8 id='x'",
         "  statements[1]: Assign 2:1-2:18",
-        "    target: Decl 2:1-2:2 dims=None",
+        "    target: Decl 2:1-2:2 dims=None steps=None",
         "      name: Name 2:1-2:2 id='y'",
         "    expr: BinOp 2:5-2:18 op='add'",
         "      left: Call 2:5-2:14",

@@ -330,11 +330,12 @@ def test_the_expression_walk_finds_nothing_on_finite_values_and_the_first_node_o
     model = load(spec).double()
     graph = model.spec_ir
     generator = torch.Generator().manual_seed(0)
-    tensors = {n: torch.rand(7, *graph.nodes[n]["shape"], dtype=torch.float64, generator=generator)
+    steps = lambda n: (4,) if graph.nodes[n].get("sequence") or graph.nodes[n].get("stepped") else ()  # noqa: E731
+    tensors = {n: torch.rand(7, *steps(n), *graph.nodes[n]["shape"], dtype=torch.float64, generator=generator)
                for n in graph.graph["inputs"] + graph.graph["outputs"]}
     assert checks.expression_cause(model, Criterion(model, tensors, LOSSES["mse"], 0.0)) == (None, False)
     first = graph.graph["inputs"][0]
     tensors[first] = tensors[first].clone()
     tensors[first].view(-1)[-1] = math.nan
     cause = checks.expression_cause(model, Criterion(model, tensors, LOSSES["mse"], 0.0))[0]
-    assert cause.endswith("is nan at data row 7 (of 7)"), cause
+    assert cause.endswith("is nan at data row 7 (of 7)" + (", step 4" if steps(first) else "")), cause

@@ -10,7 +10,10 @@
    The weights are kept in sine_nnet_trained.safetensors, so
    ``specc draw specs/sine_nnet.spec --weights docs/images/sine_nnet_trained.safetensors -o net.png``
    draws the same picture and ``specc inspect … --weights …`` prints its numbers;
-3. two_io_layers.png: the layers view of specs/two_io.spec.
+3. two_io_layers.png: the layers view of specs/two_io.spec;
+4. sequences and blocks: elman_neurons.png (recurrent edges, t−1), residual_blocks_layers.png (a
+   cluster per block call), residual_blocks_collapsed.png (``--collapse``: × 3) and
+   autoencoder_neurons.png (units inside the encoder's and decoder's clusters).
 """
 from __future__ import annotations
 
@@ -43,8 +46,20 @@ def main() -> None:
                   dpi=DPI)
     write_drawing(specc.draw(ROOT / "specs" / "two_io.spec", view="layers", title="two_io.spec"),
                   HERE / "two_io_layers.png", dpi=DPI)
+    draw_sequences_and_blocks()
     for name in ("sine_nnet_untrained.png", "sine_nnet_trained.png", "sine_nnet_trained.safetensors",
                  "two_io_layers.png"):
+        print(f"wrote docs/images/{name}")
+
+
+def draw_sequences_and_blocks() -> None:
+    """The README's pictures of sequences and blocks (no training: structure only)."""
+    pictures = {"elman_neurons.png": ("elman.spec", {}),
+                "residual_blocks_layers.png": ("residual_blocks.spec", {"view": "layers"}),
+                "residual_blocks_collapsed.png": ("residual_blocks.spec", {"collapse": True}),
+                "autoencoder_neurons.png": ("autoencoder.spec", {"view": "neurons"})}
+    for name, (spec, options) in pictures.items():
+        write_drawing(specc.draw(ROOT / "specs" / spec, title=spec, **options), HERE / name, dpi=80)
         print(f"wrote docs/images/{name}")
 
 

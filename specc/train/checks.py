@@ -85,6 +85,8 @@ def _at(index: tuple[int, ...]) -> str:
 
 def _first_bad(tensor: torch.Tensor) -> tuple[tuple[int, ...], float, int] | None:
     """(index, value, how many) of the first non-finite entry, or None."""
+    if tensor.is_floating_point() and bool(torch.isfinite(tensor.sum())):
+        return None  # NaN and ±inf carry through a sum: one pass, no mask (a million-row fit's data)
     bad = ~torch.isfinite(tensor)
     if not bool(bad.any()):
         return None
@@ -124,7 +126,9 @@ def expression_cause(model: torch.nn.Module, criterion) -> tuple[str | None, boo
     model's values on the criterion's data, as ``("'log(-1)' (line 2, col 11) is nan for every
     row", depends on a parameter)``; else the output whose loss is not finite. ``(None, False)``
     where neither is found. Values are computed in float64 by the NumPy rules of the operation table
-    (the training tape's), each rounded to the model's dtype, so a float32 overflow shows where it is."""
+    (the training tape's), each rounded to the model's dtype, so a float32 overflow shows where it is.
+    A spec with step nodes is walked step by step (:func:`specc.train.sequences.schedule`)."""
+    from .sequences import schedule, step_value
     from .tape import _BY_SHAPE, _per_sample, _tail
     graph = spec_graph(model)
     dtype = {torch.float32: np.float32, torch.float16: np.float16}.get(
@@ -132,13 +136,19 @@ def expression_cause(model: torch.nn.Module, criterion) -> tuple[str | None, boo
     params = dict(model.named_parameters())
     buffers = dict(model.named_buffers())
     data = dict(zip(model.spec_inputs, criterion.inputs))
-    wanted = graph.ancestors(graph.graph["outputs"])
     values, dependent = {}, set()
-    for node in (n for n in graph.topological() if n in wanted):
+    for node, step in schedule(graph, criterion.inputs):  # step: None, or the time step of a step node
         attrs = graph.nodes[node]
         kind = attrs["kind"]
-        if kind == "input":
-            value = _per_sample(data[node].detach().double().numpy())
+        if attrs.get("op") in ("prev", "last"):  # h at the step before (its start at the first), or the last
+            value, shape = step_value(graph, node, step, values), attrs["shape"]
+            if len(shape) == 1 and value.shape[-1] != shape[0]:  # a start of 0 for a vector h
+                value = np.broadcast_to(value, value.shape[:-1] + shape)
+            if any(a in dependent for a in (*attrs["args"], attrs.get("of"))):
+                dependent.add(node)
+        elif kind == "input":
+            column = data[node].detach().double().numpy()
+            value = _per_sample(column[:, step] if attrs.get("sequence") else column)
         elif kind == "const":
             value = np.full((1, 1, 1), float(attrs["value"]))
         elif kind in ("param", "fixed"):
@@ -170,7 +180,8 @@ def expression_cause(model: torch.nn.Module, criterion) -> tuple[str | None, boo
         if kind == "op" or kind == "const":
             bad = ~np.isfinite(value)
             if bad.any():
-                return _node_text(graph, node, value, bad, dtype), node in dependent
+                at = f", step {step + 1}" if step is not None and attrs["stepped"] else ""
+                return _node_text(graph, node, value, bad, dtype) + at, node in dependent
     return _loss_cause(model, criterion), False
 
 

@@ -1,4 +1,4 @@
-"""Training data: CSV or NPZ files (or dicts of arrays) checked against a spec's inputs and outputs.
+"""Training data: CSV, NPZ, NPY or Parquet files (or dicts of arrays) checked against a spec's inputs and outputs.
 
 Naming: a scalar node ``x`` is one column ``x``. A vector node ``h[n]`` is the
 columns ``h[1]`` … ``h[n]`` (1-based, as the spec writes sizes), or, in an NPZ
@@ -16,9 +16,6 @@ import csv
 import io
 import math
 import os
-import re
-import zipfile
-from array import array as typed_array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -26,9 +23,11 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from ..errors import DataError, Span
+from ..errors import DataError
 from ..files import write_file
 from ..lower import spec_graph
+from .csv_reader import read_csv
+from .readers import Table, as_float64 as _as_float64, numeric as _numeric, read_npy, read_npz, read_parquet
 
 # The most numbers one data file may hold (a CSV's cells, an NPZ's array elements): 10⁸ float64
 # values are 800 MB, and a fit holds a copy in its dtype. Raise it for a machine with more memory.
@@ -70,204 +69,19 @@ def spec_nodes(model_or_graph) -> tuple[list[Node], list[Node]]:
 
 
 # ---------------------------------------------------------------- reading files
-@dataclass
-class Table:
-    """Named arrays from one source (a file or a dict), and the CSV text for quoting error lines."""
-
-    origin: str
-    arrays: dict[str, np.ndarray]
-    text: str | None = None  # the CSV text, so errors can quote the line
-
-    def error(self, message: str, row: int | None = None, column: str | None = None) -> DataError:
-        """A DataError at ``row`` (0-based data row): ``FILE:LINE:COL`` for CSV, ``FILE: row N`` otherwise."""
-        if row is None:
-            return DataError(f"{self.origin}: {message}")
-        if self.text is None:
-            return DataError(f"{self.origin}: row {row + 1}: {message}")
-        line = row + 2  # the header is line 1
-        start, end = self._field(line, column)
-        return DataError(f"{message} (data row {row + 1})", Span(self.origin, line, start, line, end),
-                         source=self.text)
-
-    def _field(self, line: int, column: str | None) -> tuple[int, int]:
-        """1-based columns of a field in a CSV line without quotes (else the whole line), for the caret."""
-        text = self.text.splitlines()[line - 1] if self.text else ""
-        names = list(self.arrays)
-        if column in names and '"' not in text and len(text.split(",")) == len(names):
-            fields = text.split(",")
-            start = sum(len(f) + 1 for f in fields[:names.index(column)]) + 1
-            return start, start + max(1, len(fields[names.index(column)]))
-        return 1, max(2, len(text) + 1)
-
-
 def read_table(path: str | os.PathLike) -> Table:
-    """The named columns (CSV with a header row) or arrays (NPZ) of a data file, as float64."""
+    """The named columns (CSV with a header row, Parquet) or arrays (NPZ, a structured NPY) of a data
+    file, as float64. specc/train/csv_reader.py and readers.py read them."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file {path} does not exist")
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
-        raise DataError(f"{path}: unknown data format '{path.suffix}' (use {' or '.join(_READERS)})")
-    return reader(path)
+        raise DataError(f"{path}: unknown data format '{path.suffix}' (use {', '.join(_READERS)})")
+    return reader(path, MAX_VALUES)
 
 
-def _read_csv(path: Path) -> Table:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
-    reader = csv.reader(io.StringIO(text))
-    try:
-        return _parse_csv(path, text, reader)
-    except csv.Error as err:  # no excerpt: the line may be the over-long field itself
-        line = reader.line_num
-        problem = f"a field longer than {csv.field_size_limit()} characters (csv's limit; no number is " \
-            "that long)" if "field limit" in str(err) else f"not readable as CSV ({err})"
-        raise DataError(problem, Span(str(path), line, 1, line, 1)) from None
-
-
-def _blank(row: list[str]) -> bool:
-    return not any(cell.strip() for cell in row)
-
-
-def _parse_csv(path: Path, text: str, reader) -> Table:
-    """Rows converted to numbers as they are read (8 bytes a value, not a Python string each)."""
-    header = next(reader, None)
-    if header is None or (_blank(header) and all(_blank(row) for row in reader)):
-        raise DataError(f"{path}: empty file (expected a header row naming the columns)")
-    if _blank(header):
-        raise DataError(f"{path}: the first line, the header naming the columns, is blank")
-    header = [name.strip() for name in header]
-    table = Table(str(path), dict.fromkeys(header), text)  # the names first: errors point at columns
-    if "" in header:
-        raise table.error("the header has an empty column name")
-    for name in header:
-        if header.count(name) > 1:
-            raise table.error(f"column '{name}' appears twice in the header")
-    values, blanks = typed_array("d"), []
-    for r, row in enumerate(reader):
-        if _blank(row):  # trailing blank lines are dropped; a blank line before data is a row
-            blanks.append((r, row))
-            continue
-        for r_, row_ in blanks + [(r, row)]:
-            _csv_row(table, header, r_, row_, values)
-        blanks.clear()
-        if len(values) > MAX_VALUES:
-            raise _too_many(path)
-    columns = np.frombuffer(values, dtype=np.float64).reshape(-1, len(header))
-    table.arrays = {name: columns[:, c] for c, name in enumerate(header)}
-    return table
-
-
-def _too_many(path: Path) -> DataError:
-    return DataError(f"{path}: more than {MAX_VALUES:,} values, the limit for one data file "
-                     "(specc.train.data.MAX_VALUES)")
-
-
-def _csv_row(table: Table, header: list[str], r: int, row: list[str], values: typed_array) -> None:
-    if len(row) != len(header):
-        raise table.error(f"{len(row)} field{'s' * (len(row) != 1)} but the header names {len(header)} "
-                          "columns", r)
-    for c, cell in enumerate(row):
-        try:
-            value = float(cell)
-        except ValueError:
-            raise table.error(f"column '{header[c]}': {cell.strip()!r} is not a number", r, header[c]) from None
-        if ("_" in cell or not cell.isascii()) and not _PLAIN.fullmatch(cell.strip()):  # float() takes both
-            raise table.error(f"column '{header[c]}': {cell.strip()!r} is not a plain decimal number (digits "
-                              "0-9, a '.', an exponent such as e-3; no '_')", r, header[c])
-        values.append(value)
-
-
-# What a CSV cell may hold: Python's float() also takes '1_000' and non-ASCII digits ('١٢').
-_PLAIN = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity)", re.ASCII | re.IGNORECASE)
-
-
-def _read_npz(path: Path) -> Table:
-    """Every array's header is read and checked (kind of number, declared size against the bytes
-    there) before any array is: a header may declare terabytes."""
-    with open(path, "rb") as handle:
-        magic = handle.read(6)
-    if not magic:
-        raise DataError(f"{path}: empty file (expected an NPZ archive of named arrays, from numpy.savez)")
-    if magic == b"\x93NUMPY":
-        raise DataError(f"{path}: an NPY file (one unnamed array), not an NPZ archive of named arrays: "
-                        "save the arrays by name with numpy.savez(path, x=…, y=…)")
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as err:
-        raise DataError(f"{path}: not an NPZ file (not a zip archive: {err})") from None
-    arrays, total = {}, 0
-    with archive:
-        members = [info for info in archive.infolist() if not info.is_dir()]
-        if not members:
-            raise DataError(f"{path}: an NPZ archive with no arrays in it")
-        for info in members:
-            name = info.filename.removesuffix(".npy")
-            if not info.filename.endswith(".npy"):
-                raise DataError(f"{path}: '{info.filename}' in the archive is not an array (.npy)")
-            # A damaged archive fails in zipfile (a bad CRC, found once a member is read to its end), numpy
-            # or tokenize (a garbled header), with any of their exceptions.
-            shape = None
-            try:
-                with archive.open(info) as member:
-                    shape, dtype, data_bytes = _npy_header(member, info.file_size)
-                _numeric(str(path), name, dtype)
-                declared = math.prod(shape) * dtype.itemsize
-                if declared > data_bytes:
-                    raise DataError(f"{path}: array '{name}' declares shape {list(shape)} ({_bytes(declared)}) "
-                                    f"but holds {_bytes(data_bytes)}")
-                total += math.prod(shape)
-                if total > MAX_VALUES:
-                    raise _too_many(path)
-                with archive.open(info) as member:
-                    arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
-            except DataError:
-                raise
-            except Exception as err:  # noqa: BLE001
-                if shape is None and not isinstance(err, zipfile.BadZipFile):
-                    raise DataError(f"{path}: array '{name}' has a corrupt .npy header") from None
-                reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-                raise DataError(f"{path}: array '{name}' is damaged ({reason})") from None
-    return Table(str(path), {name: _as_float64(str(path), name, array) for name, array in arrays.items()})
-
-
-def _npy_header(member, size: int) -> tuple[tuple[int, ...], np.dtype, int]:
-    """(shape, dtype, bytes after the header) of an .npy stream, reading only its header."""
-    version = np.lib.format.read_magic(member)
-    if version not in ((1, 0), (2, 0)):  # 3.0 is for structured arrays with non-Latin-1 field names
-        raise ValueError(f"npy format version {version[0]}.{version[1]}, not an array of numbers")
-    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    shape, _, dtype = read(member)
-    if any(n < 0 for n in shape):
-        raise ValueError(f"negative size in shape {shape}")
-    return shape, dtype, size - member.tell()
-
-
-def _bytes(n: int) -> str:
-    """A byte count in words: 80 bytes, 3.6 TiB."""
-    power = min(4, (n.bit_length() - 1) // 10) if n >= 1024 else 0
-    return f"{n} bytes" if power == 0 else f"{n / 1024 ** power:.1f} {('KiB', 'MiB', 'GiB', 'TiB')[power - 1]}"
-
-
-def _numeric(origin: str, name: str, dtype: np.dtype) -> None:
-    """Refuse a dtype that is not real numbers: complex, text, dates, records, Python objects."""
-    if dtype.kind in "biuf":
-        return
-    what = {"c": f"complex values ({dtype}); the data must be real numbers", "U": f"text ({dtype})",
-            "S": f"bytes ({dtype})", "O": "Python objects", "M": f"dates ({dtype})", "m": f"durations ({dtype})",
-            "V": f"records ({dtype})"}.get(dtype.kind, str(dtype))
-    raise DataError(f"{origin}: array '{name}' holds {what}" + ("" if dtype.kind == "c" else ", not numbers"))
-
-
-def _as_float64(origin: str, name: str, array: np.ndarray) -> np.ndarray:
-    """Real numbers as float64: booleans become 0 and 1, integers the nearest double (exact to 2⁵³)."""
-    _numeric(origin, name, array.dtype)
-    with np.errstate(over="ignore"):  # a long double beyond float64 becomes inf: refused as not finite
-        return array.astype(np.float64)
-
-
-_READERS = {".csv": _read_csv, ".npz": _read_npz}
+_READERS = {".csv": read_csv, ".npz": read_npz, ".npy": read_npy, ".parquet": read_parquet}
 
 
 def as_table(data, origin: str = "data") -> Table:
@@ -307,6 +121,10 @@ def tensors_for(model_or_graph, data, *, targets: bool = True, dtype: torch.dtyp
     rows: every engine then sees class probabilities, whichever form the data had.
     """
     table = as_table(data, origin)
+    from .sequences import has_steps, sequence_arrays  # imported here: that module builds on this one
+    if has_steps(model_or_graph):  # sequences: [N, T, …] arrays or long rows with a 'sequence' column
+        arrays = sequence_arrays(model_or_graph, table, targets, labels)[0]
+        return in_dtype({n: _tensor(a) for n, a in arrays.items()}, dtype, table)
     inputs, outputs = spec_nodes(model_or_graph)
     wanted = inputs + outputs if targets else inputs
     tolerated = set() if targets else {c for n in outputs for c in _names(n)}
@@ -322,8 +140,13 @@ def tensors_for(model_or_graph, data, *, targets: bool = True, dtype: torch.dtyp
                               f"(expected: {known})")
     assembled = {node.name: _assemble(table, node, labels) for node in wanted}
     _check_rows(table, assembled)
-    return in_dtype({name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in assembled.items()},
+    return in_dtype({name: _tensor(array) for name, array in assembled.items()},
                     dtype, table)
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor of an array; a read-only one (memory-mapped from a file) is copied, as torch needs."""
+    return torch.from_numpy(np.ascontiguousarray(array) if array.flags.writeable else np.array(array))
 
 
 def in_dtype(tensors: Mapping[str, torch.Tensor], dtype: torch.dtype, data) -> dict[str, torch.Tensor]:
@@ -348,6 +171,9 @@ def refuse_values(data, tensors: Mapping[str, torch.Tensor], names, test, rule: 
             index = tuple(int(i) for i in bad.nonzero()[0])
             value = float(tensors[name][index])
             table = as_table(data)
+            if len(index) == 3:  # [sequence, step, unit]: specc.train.sequences says where
+                from .sequences import step_error
+                raise step_error(table, name, tensors[name].shape, index, f"{_number(value)} {rule}")
             label = _label(table, name, index)
             raise table.error(f"column '{label}': {_number(value)} {rule}", index[0], label)
 

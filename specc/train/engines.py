@@ -66,12 +66,22 @@ class AutogradObjective:
         self.criterion, self.params = criterion, list(model.parameters())
         self.values = torch.cat([p.detach().reshape(-1) for p in self.params])
         self.grads = torch.zeros_like(self.values)
+        self._bind()
+        self.x0 = self.values.to(torch.float64, copy=True).numpy()
+        self.size = len(self.x0)
+
+    def _bind(self) -> None:
         offset = 0
         for p in self.params:
             p.data = self.values[offset:offset + p.numel()].view_as(p)
             p.grad = self.grads[offset:offset + p.numel()].view_as(p)
             offset += p.numel()
-        self.x0 = self.values.to(torch.float64, copy=True).numpy()
+
+    def evaluate(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Restarts' points one after another (a spec with step nodes has no batched engine)."""
+        self._bind()  # drawing the restarts' starts gave the parameters storage of their own
+        pairs = [self.value_and_grad(x) for x in X]
+        return np.array([f for f, _ in pairs]), np.stack([g for _, g in pairs])
 
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         self.values.copy_(torch.from_numpy(np.asarray(x, dtype=np.float64)))

@@ -112,8 +112,10 @@ def refuse_unbounded_outputs(graph: Graph, loss: Loss) -> None:
 
 def loss_functions(graph: Graph, loss: Loss) -> list[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
     """The loss function of each output, in output order: ``on_softmax`` for a softmax output."""
-    return [loss.on_softmax if loss.on_softmax and softmax_output(graph, name) else loss.fn
-            for name in graph.graph["outputs"]]
+    from .sequences import per_step
+    fns = [loss.on_softmax if loss.on_softmax and softmax_output(graph, name) else loss.fn
+           for name in graph.graph["outputs"]]
+    return [per_step(fn) if graph.nodes[name].get("stepped") else fn for fn, name in zip(fns, graph.graph["outputs"])]
 
 
 class Criterion:
@@ -126,10 +128,14 @@ class Criterion:
         self.rows = len(self.inputs[0]) if self.inputs else len(self.targets[0])
         self.params = list(model.parameters())
         self.fns = loss_functions(spec_graph(model), loss)
+        self.take = None  # rows -> the batch's inputs and targets in one gather (specc.train.batching)
 
     def __call__(self, rows: torch.Tensor | None = None) -> torch.Tensor:
-        inputs = self.inputs if rows is None else [x[rows] for x in self.inputs]
-        targets = self.targets if rows is None else [t[rows] for t in self.targets]
+        if rows is None:
+            inputs, targets = self.inputs, self.targets
+        else:
+            taken = self.take(rows) if self.take else [x.index_select(0, rows) for x in self.inputs + self.targets]
+            inputs, targets = taken[:len(self.inputs)], taken[len(self.inputs):]
         predicted = self.model(*inputs)
         if len(targets) == 1:
             predicted = (predicted,)

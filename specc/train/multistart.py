@@ -192,7 +192,8 @@ QUASI_NEWTON_OPTIONS = ("max_iter", "restarts", "engine")
 BATCHED_ENGINES = (None, "compiled", "numpy")  # engines that run restarts together (None: the default)
 
 
-def choose(rows: int, parameters: int, given: dict, random: str | None = None) -> dict:
+def choose(rows: int, parameters: int, given: dict, random: str | None = None, engine: str = "compiled",
+           stopping: dict | None = None) -> dict:
     """The method for ``specc.fit`` without an optimizer: resolved settings (``optimizer``, its
     defaults, ``restarts``, ``method``: the choice in words), then checked like given ones.
 
@@ -203,6 +204,9 @@ def choose(rows: int, parameters: int, given: dict, random: str | None = None) -
     batch, 1000 epochs); ``max_iter``, ``restarts`` or ``engine`` give bfgs (one start, as before,
     for the engines ``autograd`` and ``nnet``). Options of both families are refused. A spec with a
     ``random`` operation (dropout) has no deterministic criterion: adam, whatever the size.
+    ``engine`` and ``stopping``: bfgs's engine when none is given, and its stopping (default
+    DEFAULT_BFGS); a spec with step nodes gets ``autograd`` and :data:`specc.train.sequences.STEP_BFGS`,
+    one start unless ``restarts`` is given (:func:`specc.train.sequences.bfgs_defaults`).
     """
     first = [k for k in FIRST_ORDER_OPTIONS if (given.get(k) if k == "momentum" else given.get(k) is not None)]
     quasi = [k for k in QUASI_NEWTON_OPTIONS if given.get(k) is not None]
@@ -215,11 +219,12 @@ def choose(rows: int, parameters: int, given: dict, random: str | None = None) -
     small = rows * parameters <= SMALL_DATA and parameters <= MAX_BFGS_PARAMETERS and random is None
     if quasi or small:
         why = f"small data: {size}" if small else f"{quasi[0]} given"
-        engine, restarts = given.get("engine"), given.get("restarts")
+        engine, restarts = given.get("engine") or engine, given.get("restarts")
         if restarts is None and engine in BATCHED_ENGINES:
             restarts = DEFAULT_RESTARTS
-        chosen = {k: DEFAULT_BFGS[k] if given.get(k) is None else given[k] for k in DEFAULT_BFGS}
-        return {"optimizer": "bfgs", "restarts": restarts, "engine": engine or "compiled", **chosen,
+        stopping = stopping or DEFAULT_BFGS
+        chosen = {k: stopping[k] if given.get(k) is None else given[k] for k in stopping}
+        return {"optimizer": "bfgs", "restarts": restarts, "engine": engine, **chosen,
                 "method": f"bfgs ×{restarts} restarts ({why})" if (restarts or 1) > 1 else
                 f"bfgs, one start ({why})"}
     batch = ADAM_BATCH if rows > ADAM_BATCH else None
@@ -237,8 +242,9 @@ def resolve(model: torch.nn.Module, data, options: dict, random: str | None = No
         return None
     from .data import tensors_for
     tensors = tensors_for(model, data, dtype=torch.float64, labels=options.get("labels", False))
+    from .sequences import bfgs_defaults
     options.update(choose(len(next(iter(tensors.values()))), sum(p.numel() for p in model.parameters()), options,
-                          random))
+                          random, *bfgs_defaults(model)))
     return tensors
 
 

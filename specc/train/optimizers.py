@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from .bfgs import vmmin
 from .engines import ENGINES
 from .losses import Criterion, rows_by_name
 from .report import Progress
+from .steppers import STEPPERS
 
 
 @dataclass
@@ -47,41 +48,55 @@ def stalled(history: list[float], abstol: float | None, reltol: float | None) ->
     return reltol is not None and len(history) > 1 and abs(history[-2] - f) <= reltol * (abs(history[-2]) + reltol)
 
 
-def _first_order(model, criterion: Criterion, s: dict, progress: Progress) -> Run:
+def batches(rows: int, batch: int | None, generator: torch.Generator | None,
+            device: torch.device | None = None) -> Iterator[torch.Tensor | None]:
+    """The rows each step of one epoch sees: ``None`` (every row, one full-batch step) when ``batch``
+    is None or covers them all, else a random permutation from ``generator`` (on the CPU, so that a
+    seed gives the same order on every device) split into index tensors of ``batch`` rows, on
+    ``device``. The one place that deals rows to steps: a distributed run swaps it for its own."""
+    if batch is None or batch >= rows:
+        yield None
+        return
+    order = torch.randperm(rows, generator=generator)
+    yield from order.to(device).split(batch) if device is not None else order.split(batch)
+
+
+def _first_order(model, criterion: Criterion, s: dict, progress: Progress, monitor=None) -> Run:
+    # torch's functional kernels: the torch.optim classes import torch._dynamo (specc.train.steppers)
     opt = OPTIMIZERS[s["optimizer"]].make(model.parameters(), s["lr"], s["momentum"])
     rows, batch = criterion.rows, s["batch_size"]
     generator = torch.Generator().manual_seed(s["seed"]) if s["seed"] is not None else None
+    device = (criterion.inputs or criterion.targets)[0].device
+    mean = criterion.loss.reduction == "mean"
     history, steps, converged = [], 0, False
     for epoch in range(s["epochs"]):
-        if batch is None or batch >= rows:
+        total = None  # the epoch's loss, summed on the device: no synchronisation per step
+        for chunk in batches(rows, batch, generator, device):
             opt.zero_grad()
-            value = criterion()
+            value = criterion(chunk)
             value.backward()
             opt.step()
-            history.append(value.item())
             steps += 1
-        else:
-            total = 0.0
-            for chunk in torch.randperm(rows, generator=generator).split(batch):
-                opt.zero_grad()
-                value = criterion(chunk)
-                value.backward()
-                opt.step()
-                total += value.item() * (len(chunk) if criterion.loss.reduction == "mean" else 1)
-                steps += 1
-            history.append(total / rows if criterion.loss.reduction == "mean" else total)
+            if chunk is None:
+                total = value.detach()
+            else:
+                part = value.detach().double() * (len(chunk) if mean else 1)
+                total = part if total is None else total + part
+        history.append(total.item() / rows if mean and batch is not None and batch < rows else total.item())
         progress(epoch + 1, history[-1])
         if not math.isfinite(history[-1]):
             break  # diverged: fit reports it
         if stalled(history, s["abstol"], s["reltol"]):
             converged = True
             break
+        if monitor is not None and monitor.after(epoch + 1):
+            break  # early stopping: the validation loss stopped improving
     with torch.no_grad():
         final = criterion().item()
     return Run(history, steps, converged, steps + 1, final)
 
 
-def _lbfgs(model, criterion: Criterion, s: dict, progress: Progress) -> Run:
+def _lbfgs(model, criterion: Criterion, s: dict, progress: Progress, monitor=None) -> Run:
     # One iteration per step() call, so each call's first evaluation is that iteration's loss. The line
     # search may use max_eval - 1 evaluations; torch's default (1.25 × max_iter) would leave it none.
     opt = torch.optim.LBFGS(model.parameters(), lr=s["lr"], max_iter=1, max_eval=26, line_search_fn="strong_wolfe")
@@ -103,6 +118,8 @@ def _lbfgs(model, criterion: Criterion, s: dict, progress: Progress) -> Run:
         if state["n_iter"] == before or stalled(history, s["abstol"], s["reltol"]):
             converged = True  # the gradient vanished (no step was taken), or a stopping rule holds
             break
+        if monitor is not None and monitor.after(it + 1):
+            break  # early stopping: the validation loss stopped improving
     with torch.no_grad():
         final = criterion().item()
     return Run(history, len(history), converged, state.get("func_evals", 0) + 1, final)
@@ -148,7 +165,7 @@ class Optimizer:
     name: str
     run: Callable[..., Run]
     lr: float | None  # default learning rate (None: the optimizer has none)
-    make: Callable | None = None  # (params, lr, momentum) -> torch.optim.Optimizer, first-order only
+    make: Callable | None = None  # (params, lr, momentum) -> a Stepper (zero_grad, step), first-order only
     momentum: bool = False  # whether it takes a momentum
     dtype: torch.dtype | None = None  # default dtype (None: keep the model's)
     stop: tuple[float | None, float | None] = (None, None)  # default (abstol, reltol); None: rule off
@@ -160,12 +177,12 @@ class Optimizer:
 
 
 OPTIMIZERS: dict[str, Optimizer] = rows_by_name(
-    Optimizer("sgd", _first_order, 0.01, lambda p, lr, m: torch.optim.SGD(p, lr=lr, momentum=m), momentum=True,
+    Optimizer("sgd", _first_order, 0.01, STEPPERS["sgd"], momentum=True,
               doc="stochastic gradient descent, optionally with momentum"),
-    Optimizer("adam", _first_order, 0.001, lambda p, lr, m: torch.optim.Adam(p, lr=lr), doc="torch.optim.Adam"),
-    Optimizer("rmsprop", _first_order, 0.01, lambda p, lr, m: torch.optim.RMSprop(p, lr=lr, momentum=m),
+    Optimizer("adam", _first_order, 0.001, STEPPERS["adam"], doc="torch.optim.Adam"),
+    Optimizer("rmsprop", _first_order, 0.01, STEPPERS["rmsprop"],
               momentum=True, doc="torch.optim.RMSprop"),
-    Optimizer("adagrad", _first_order, 0.01, lambda p, lr, m: torch.optim.Adagrad(p, lr=lr),
+    Optimizer("adagrad", _first_order, 0.01, STEPPERS["adagrad"],
               doc="torch.optim.Adagrad"),
     Optimizer("lbfgs", _lbfgs, 1.0, stop=(None, 1e-9),
               doc="torch.optim.LBFGS with a strong-Wolfe line search, full batch"),

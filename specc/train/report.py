@@ -56,19 +56,39 @@ def format_result(result: FitResult) -> str:
         steps += f" (restart {kept + 1} of {len(result.restarts)}, the best)"
     return (f"{s.get('method') or s['optimizer']}, loss {s['loss']}, {s['dtype']}: {s['loss']} {result.loss:.6g} "
             f"after {steps}, {result.evaluations} evaluations, {result.seconds:.3g} s, "
-            f"{'converged' if result.converged else 'not converged'}")
+            f"{'converged' if result.converged else 'not converged'}" + _validated(result))
+
+
+def _validated(result: FitResult) -> str:
+    """The validation loss, the accuracies and early stopping, when the fit had them."""
+    parts = [f"accuracy {result.accuracy:.4g}"] if result.accuracy is not None else []
+    if result.val_loss is not None:
+        parts.append(f"validation {result.settings['loss']} {result.val_loss:.6g}")
+    if result.val_accuracy is not None:
+        parts.append(f"validation accuracy {result.val_accuracy:.4g}")
+    if result.best_at is not None:
+        unit = "iteration" if result.settings.get("max_iter") is not None else "epoch"
+        parts.append(("stopped early, " if result.stopped_early else "") + f"best at {unit} {result.best_at}")
+    return "; " + ", ".join(parts) if parts else ""
 
 
 
-def plot_history(history: list[float], path: str | os.PathLike, title: str = "") -> Path:
-    """The loss curve (log scale when positive) as a picture, written via a temporary file and a rename."""
+def plot_history(history: list[float], path: str | os.PathLike, title: str = "",
+                 validation: tuple[list[int], list[float]] = ((), ())) -> Path:
+    """The loss curve (log scale when positive) as a picture, written via a temporary file and a rename;
+    with ``validation`` (epochs / iterations after which each was taken, values), the validation
+    loss too: after k epochs is where the training curve's point k (taken before epoch k+1) is."""
     require("matplotlib", "plotting the loss curve").use("Agg")
     import matplotlib.pyplot as plt
 
     path = check_output(path, formats=plot_formats(), writer="matplotlib writes")
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(range(len(history)), history)
-    if history and min(history) > 0:
+    ax.plot(range(len(history)), history, label="training")
+    at, values = validation
+    if values:
+        ax.plot(at, values, marker="." if len(values) < 30 else None, label="validation")
+        ax.legend()
+    if history and min(history) > 0 and min(values, default=1) > 0:
         ax.set_yscale("log")
     ax.set_xlabel("epoch / iteration")
     ax.set_ylabel("loss")
