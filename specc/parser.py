@@ -417,6 +417,22 @@ class _ToAst(Transformer):
                                   self._span(start, stop))
         return self._expr(Index(_unwrap(operand), start, stop, self._span(operand, closing)), operand)
 
+    def step_back(self, children):
+        """``h[t-1]``, h at the previous time step: the same as ``prev(h)``."""
+        operand, _, step, _, back, closing = children
+        span = self._span(operand, closing)
+        if back is None:  # x[i]
+            raise SpecSyntaxError(f"an index is a whole number written in the spec (x[2], from 1), not the name "
+                                  f"'{step}'; h[t-1] is h at the previous time step", self._span(step))
+        if str(step) != "t":
+            raise SpecSyntaxError(f"'{step}' is no index: the step before is written h[t-1] (t is the time step)",
+                                  self._span(step))
+        if str(back) != "1":
+            raise SpecSyntaxError(f"only one step back can be written, h[t-1], not h[t-{back}]; for two, name "
+                                  "the previous step (hp = h[t-1]) and write hp[t-1]", self._span(step, back))
+        call = Call(Name("prev", span), (_unwrap(operand),), span)
+        return self._expr(call, operand)
+
     def paren(self, children):
         opening, expr, closing = children
         return _Paren(_unwrap(expr), self._span(opening, closing))

@@ -174,7 +174,17 @@ GOOD = [
     "input x[T, 3], h0[4]\nh = tanh(W·x + U·prev(h, h0))\ny = last(h)\noutput y",
     "input x[T]\ns = x + prev(x)\noutput s",
     "input x[T, 3]\nfixed z[4]\nh[4] = relu(W·x + prev(h, z))",
+    "input x[T, 3]\nh[4] = tanh(W·x + U·h[t-1] + b)",
+    "input x[T, 3]\nh[4] = tanh(W·x + U·h[t - 1])\nhp = h[t-1]\ny = hp[t-1] + x[1]",
 ]
+
+
+def test_h_t_minus_1_is_prev_h():
+    written = specc.graph("input x[T, 3]\nh[4] = tanh(W·x + U·h[t-1] + b)\n")
+    called = specc.graph("input x[T, 3]\nh[4] = tanh(W·x + U·prev(h) + b)\n")
+    assert written.graph["recurrent"] == called.graph["recurrent"] == [("h", "h/3")]
+    assert written.nodes["h/3"]["label"] == "h[t-1]"
+    assert specc.to_source(written).replace("h[t-1]", "prev(h)") == specc.to_source(called)
 
 
 @pytest.mark.parametrize("text", GOOD)
@@ -204,6 +214,10 @@ BAD = [
     ("input x[3]\ny = last(W·x)", KindError, 2, 5, "last(..) takes a value that varies"),
     ("input x[T, 3]\nh[4] = tanh(W·x)\ny = last(h)\nz = h + y", KindError, 4, 1, "uses 'last(h)'"),
     ("input x[T, 3], c\nh[4] = tanh(W·x)\noutput c[T]", ShapeError, 3, 10, "does not vary per time step"),
+    ("input x[T, 3]\nh[4] = tanh(W·x + U·h[s-1])", SpecSyntaxError, 2, 23, "the step before is written h[t-1]"),
+    ("input x[T, 3]\nh[4] = tanh(W·x + U·h[t-2])", SpecSyntaxError, 2, 23, "only one step back"),
+    ("input x[T, 3]\nh[4] = tanh(W·x + U·(h + 1)[t-1])", ArgumentError, 2, 22, "takes the name of a node"),
+    ("input x[4]\ny = x[i]", SpecSyntaxError, 2, 7, "not the name 'i'"),
 ]
 
 

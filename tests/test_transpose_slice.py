@@ -180,7 +180,7 @@ def test_ir_nodes_carry_their_units():
     ("input x[4]\ny = x[2:3e0]", IndexRangeError, 2, 9, "not 3e0"),
     ("input x[4]\ny = x[4:2]", IndexRangeError, 2, 7, "the slice 4:2 runs backwards"),
     ("input x[4]\ny = x[2:]", SpecSyntaxError, 2, 9, "unexpected ']'"),
-    ("input x[4]\ny = x[i]", SpecSyntaxError, 2, 7, "unexpected name 'i'"),
+    ("input x[4]\ny = x[i]", SpecSyntaxError, 2, 7, "not the name 'i'"),
     ("input t\ny = t[1]", ShapeError, 2, 5, "'t[1]' indexes a scalar; only a vector has units to index"),
     ("input x[4]\nparam W[2, 4]\ny = W[1]·x", ShapeError, 3, 5, "indexes a matrix; only a vector has units to index; "
                                                                "index a product instead, e.g. (W·x)[2]"),
