@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "load": "api", "graph": "api", "parse": "api", "to_source": "api", "read_spec": "api", "describe": "api",
     "fit": "train", "predict": "train", "FitResult": "train",
-    "draw": "diagram", "write_drawing": "diagram",
+    "draw": "diagram", "write_drawing": "diagram_render",
     "save_weights": "weights", "read_weights": "weights", "load_weights": "weights",
     "export": "exporting",
 }

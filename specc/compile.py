@@ -13,7 +13,6 @@ is never evaluated. Writing source needs no torch; :func:`load_module` imports i
 from __future__ import annotations
 
 import hashlib
-import keyword
 import linecache
 import math
 import re
@@ -22,56 +21,15 @@ import types
 from .lower import collector_paused, source_text
 from .inits import INITIALIZERS, number
 from .ir import Graph
-from .layout import WIDTH, code_lines, comment, string_literal, wrap
+from .compile_runtime import _INPUT_ERROR, _LINEAR_SUM, _PARAMETER_PROPERTY
+from .layout import WIDTH, _packed, code_lines, comment, string_literal, wrap
 from .notebook import add_display
 from .ops import ADD, ATOM, MUL, OPS, PYTHON_ARITHMETIC, UNARY
+from .reserved import _attribute, class_name, field_name, python_name
 from .sequences import is_sequential
 
-# Names the generated module itself uses; a spec name equal to one is renamed.
-GENERATED_NAMES = frozenset({"self", "torch", "nn", "F", "math", "NamedTuple", "Outputs", "batch_size",
-                             "input_error", "linear_sum", "parameter_property", "getattr", "__debug__"})
 FORWARD_WIDTH = WIDTH - 8  # forward's body is indented by 8
 _MAX_HEIGHT = 50  # operations nested in one line of forward before a temporary takes over
-
-
-def python_name(name: str, taken: set[str] | frozenset = frozenset()) -> str:
-    """The Python identifier for a spec name.
-
-    The spec name itself, unless Python or the generated code needs another:
-    a name starting with ``__`` gets the prefix ``spec`` (Python would mangle it
-    inside a class); a keyword or a name the generated code uses (``self``,
-    ``torch``, ``nn``, ``F``, ``math`` …) gets a trailing ``_``; and a trailing
-    ``_`` is added until the name differs from every name already taken.
-    """
-    candidate = "spec" + name if name.startswith("__") else name
-    if keyword.iskeyword(candidate) or candidate in GENERATED_NAMES:
-        candidate += "_"
-    while candidate in taken:
-        candidate += "_"
-    return candidate
-
-
-def field_name(name: str, taken: set[str]) -> str:
-    """A NamedTuple field for an output: as :func:`python_name`, and ``out`` before a leading ``_``."""
-    return python_name("out" + name if name.startswith("_") else name, taken)
-
-
-def class_name(file: str) -> str:
-    """A CamelCase class name from a spec's file name (``two_io.spec`` → ``TwoIo``)."""
-    stem = re.sub(r"\.spec$", "", file.replace("\\", "/").rsplit("/", 1)[-1])
-    words = re.findall(r"[A-Za-z0-9]+", stem)
-    name = "".join(w[:1].upper() + w[1:] for w in words)
-    if not name or name[0].isdigit():
-        name = "Spec" + name
-    if not name.isascii() or keyword.iskeyword(name) or name in GENERATED_NAMES or name == "SpecModel":
-        name += "Model"
-    return name
-
-
-def _attribute(name: str) -> str:
-    """``self.W1``, or ``getattr(self, 'class')`` where attribute syntax would not work."""
-    plain = not keyword.iskeyword(name) and not name.startswith("__")
-    return f"self.{name}" if plain else f"getattr(self, {name!r})"
 
 
 def _paren(text: str, prec: int, least: int) -> str:
@@ -381,65 +339,6 @@ class _Writer:
                 "    " + line for line in _packed(tests, " and ", FORWARD_WIDTH - 4)] + ["):"]
         return ([condition] if isinstance(condition, str) else condition) + wrap(
             f"raise input_error({tuple(inputs)!r}, {sizes!r}, {values})", "    ", FORWARD_WIDTH)
-
-
-def _packed(parts: list[str], joint: str, width: int) -> list[str]:
-    """``parts`` joined by ``joint`` on as few lines of at most ``width`` as whole parts allow;
-    each continuation line starts with the joint's word (``and …``)."""
-    lines = [parts[0]]
-    for part in parts[1:]:
-        if len(lines[-1]) + len(joint) + len(part) <= width:
-            lines[-1] += joint + part
-        else:
-            lines.append(joint.strip() + " " + part)
-    return lines
-
-
-_INPUT_ERROR = '''
-
-
-def input_error(names: tuple, sizes: tuple, values: tuple) -> Exception:
-    """Why inputs were refused: each must have shape [B, size] ([B] for a scalar), one B for all."""
-    batch = None
-    for name, size, value in zip(names, sizes, values):
-        if not isinstance(value, torch.Tensor):
-            return TypeError(f"input {name!r} must be a torch.Tensor, got {type(value).__name__}")
-        expected = [] if size is None else [size]
-        if value.dim() != 1 + len(expected) or list(value.shape[1:]) != expected \\
-                or batch not in (None, value.shape[0]):
-            wanted = ", ".join(["B" if batch is None else str(batch)] + [str(s) for s in expected])
-            return ValueError(f"input {name!r} must have shape [{wanted}], got {list(value.shape)}")
-        batch = value.shape[0]
-    return ValueError("the inputs' shapes do not fit the spec")
-'''
-
-
-_LINEAR_SUM = '''
-
-def linear_sum(inputs: list, weights: list, bias: torch.Tensor | None) -> torch.Tensor:
-    """The sum of inputs[k] @ weights[k].T, plus bias. On large batches one GEMM over the joined
-    inputs and weights is the fastest way on a CPU; on small ones, one GEMM each, accumulating into
-    the first (measured in benchmarks/bench_core.py)."""
-    if inputs[0].shape[0] >= 256:
-        return F.linear(torch.cat(inputs, dim=-1), torch.cat(weights, dim=1), bias)
-    total = F.linear(inputs[0], weights[0], bias)
-    for x, weight in zip(inputs[1:], weights[1:]):
-        total = torch.addmm(total, x, weight.T)
-    return total
-'''
-
-
-_PARAMETER_PROPERTY = '''
-
-def parameter_property(name: str) -> property:
-    """A class attribute that reads the registered parameter ``name``."""
-    def get(module: nn.Module) -> nn.Parameter:
-        try:
-            return module._parameters[name]
-        except KeyError:  # not registered yet (or deleted): let nn.Module register or report it
-            raise AttributeError(name) from None
-    return property(get)
-'''
 
 
 def signature(graph: Graph) -> str:

@@ -155,5 +155,5 @@ class BlockCanvas:
 
 
 def _escape(value: str) -> str:
-    from .diagram import text  # the one escaping of user text for HTML-like labels
+    from .diagram_style import text  # the one escaping of user text for HTML-like labels
     return text(value)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .diagram_calls import display_name, joins
+from .diagram_formula import formula
 from .diagram_recurrent import build_prev, delay_links, name_delayed, sequence_size
 from .ir import Graph
 from .ops import OPS
@@ -442,33 +443,6 @@ def read_units(graph: Graph, join: bool = True) -> Net:
         column.depth = 1 + max((columns[f].depth for f in feeders), default=-1) if column.kind == "node" else 0
     biased = sorted({c.depth for c in columns.values() if any(t.kind == "bias" for t in c.terms)})
     return Net(graph, columns, {depth: f"{BIAS}B{k}" for k, depth in enumerate(biased, 1)})
-
-
-def _symbol(op: str) -> str:
-    symbol = OPS[op].symbol
-    return f" {symbol} " if OPS[op].binds == 1 else symbol  # spaces around + and - only
-
-
-def formula(graph: Graph, node: str, names: dict[str, str], top: bool = False) -> str:
-    """``node``'s expression, with drawn columns (``names``) as atoms: ``t1 * r``, ``P3_z^3``."""
-    attrs = graph.nodes[node]
-    if not top and node in names:
-        return names[node]
-    if attrs["kind"] != "op":
-        return attrs.get("label") or attrs["name"] or node
-    args = [formula(graph, a, names) for a in attrs["args"]]
-    if attrs["op"] == "neg":
-        return f"-{args[0]}" if len(args[0].split()) == 1 else f"-({args[0]})"
-    if OPS[attrs["op"]].binds == 6:  # postfix: Wᵀ, x[2], x[2:4] (the symbol is a template of start, stop)
-        inner = graph.nodes[attrs["args"][0]]
-        atom = attrs["args"][0] in names or inner["kind"] != "op" or OPS[inner["op"]].called \
-            or OPS[inner["op"]].binds == 6
-        return (args[0] if atom else f"({args[0]})") + OPS[attrs["op"]].symbol.format(**attrs)
-    if OPS[attrs["op"]].symbol:
-        wrapped = [a if len(a.split()) == 1 or (attrs["op"] == "add" and i == 0) else f"({a})"
-                   for i, a in enumerate(args)]
-        return _symbol(attrs["op"]).join(wrapped)
-    return f"{attrs['op']}({', '.join(args)})"
 
 
 # ---------------------------------------------------------------- nnet-style summary

@@ -115,3 +115,15 @@ def string_literal(text: str, indent: str, width: int = WIDTH) -> str:
             line = line[cut:]
         pieces.append(line)
     return "(\n" + "".join(f"{indent}    {piece!r}\n" for piece in pieces) + f"{indent})"
+
+
+def _packed(parts: list[str], joint: str, width: int) -> list[str]:
+    """``parts`` joined by ``joint`` on as few lines of at most ``width`` as whole parts allow;
+    each continuation line starts with the joint's word (``and …``)."""
+    lines = [parts[0]]
+    for part in parts[1:]:
+        if len(lines[-1]) + len(joint) + len(part) <= width:
+            lines[-1] += joint + part
+        else:
+            lines.append(joint.strip() + " " + part)
+    return lines

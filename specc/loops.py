@@ -9,8 +9,8 @@ step's values). A stepped output is the stack of its values, [B, T, …]. Called
 """
 from __future__ import annotations
 
-from .compile import _MAX_HEIGHT, FORWARD_WIDTH, _packed, _paren, python_name
-from .layout import code_lines, comment, wrap
+from .compile import _MAX_HEIGHT, FORWARD_WIDTH, _paren, python_name
+from .layout import _packed, code_lines, comment, wrap
 from .lower import source_text
 from .ops import ATOM
 

@@ -1,6 +1,6 @@
-"""AST → IR: lowering. Names get their meanings, ``def`` calls are inlined, and every expression
-becomes nodes of one :class:`specc.ir.Graph` that compiling, inspecting, drawing and training all
-read. Shapes are inferred by :mod:`specc.shapes`, parameter roles and initialisers set by
+"""AST → IR: lowering. Names get their meanings (specc/names.py), ``def`` calls are inlined, and
+every expression becomes nodes of one :class:`specc.ir.Graph` that compiling, inspecting, drawing
+and training all read. Shapes are inferred by :mod:`specc.shapes`, parameter roles and initialisers set by
 :mod:`specc.inits`; what each operation means is a row of :mod:`specc.ops`.
 
 Node ids are the spec's names for inputs, parameters and named nodes,
@@ -39,43 +39,22 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from . import parser as ast
-from .errors import (ArgumentError, ArityError, CycleError, DataError, InputAssignmentError, KindError, LimitError,
-                     RedefinitionError, ReservedNameError, ShapeError, Span, SpecError,
-                     UnknownFunctionError, UnknownNameError, split_lines)
+from .errors import (ArgumentError, ArityError, CycleError, DataError, KindError, LimitError, RedefinitionError,
+                     ShapeError, Span, SpecError, UnknownNameError, split_lines)
 from .inits import apply_init_lines, assign_roles
 from .ir import Graph
 from .ops import FUNCTIONS
+from .names import Names
 from .limits import DEFAULT, UNLIMITED, Limits, check_numbers, check_sizes
 from .lint import diagnose, issue, star_notes
 from .sequences import mark_batched_steps, mark_steps, names_used
-from .shapes import Unifier, infer
+from .reserved import MODULE_ATTRIBUTES, TORCH_MODULE_ATTRIBUTES
+from .shape_inference import infer
+from .shapes import Unifier
 
-# Attributes of every module specc generates; a parameter of that name would shadow them.
-GENERATED_ATTRIBUTES = frozenset({"spec_source", "spec_file", "spec_inputs", "spec_outputs", "spec_ir",
-                                  "reset_parameters", "reset_fixed", "check_inputs"})
-# torch.nn.Module's own attributes (torch 2.x), written out so that checking a spec never imports torch;
-# tests/test_lower.py checks that the list covers the installed torch.
-TORCH_MODULE_ATTRIBUTES = frozenset("""
-T_destination __annotations__ __call__ __class__ __delattr__ __dict__ __dir__ __doc__ __eq__ __format__
-__ge__ __getattr__ __getattribute__ __getstate__ __gt__ __hash__ __init__ __init_subclass__ __le__ __lt__
-__module__ __ne__ __new__ __reduce__ __reduce_ex__ __repr__ __setattr__ __setstate__ __sizeof__ __str__
-__subclasshook__ __weakref__ _apply _backward_hooks _backward_pre_hooks _buffers _call_impl
-_compiled_call_impl _forward_hooks _forward_hooks_always_called _forward_hooks_with_kwargs
-_forward_pre_hooks _forward_pre_hooks_with_kwargs _get_backward_hooks _get_backward_pre_hooks _get_name
-_is_full_backward_hook _load_from_state_dict _load_state_dict_post_hooks _load_state_dict_pre_hooks
-_maybe_warn_non_full_backward_hook _modules _named_members _non_persistent_buffers_set _parameters
-_register_load_state_dict_pre_hook _register_state_dict_hook _replicate_for_data_parallel
-_save_to_state_dict _slow_forward _state_dict_hooks _state_dict_pre_hooks _version _wrapped_call_impl
-add_module apply bfloat16 buffers call_super_init children compile cpu cuda double dump_patches eval
-extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half ipu
-load_state_dict modules mtia named_buffers named_children named_modules named_parameters parameters
-register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
-register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook
-register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
-register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
-to_empty train training type xpu zero_grad
-""".split())
-MODULE_ATTRIBUTES = TORCH_MODULE_ATTRIBUTES | GENERATED_ATTRIBUTES
+# The name lists are specc/reserved.py's, re-exported: other modules and tests import them from here.
+__all__ = ["ELEMENTWISE_OPS", "MAX_OPERATIONS", "MODULE_ATTRIBUTES", "TORCH_MODULE_ATTRIBUTES", "build_graph",
+           "collector_paused", "graph_of", "source_text", "spec_graph"]
 MAX_OPERATIONS = 1_000_000  # a guard against def calls that expand exponentially, not a size limit
 ELEMENTWISE_OPS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
 
@@ -93,7 +72,7 @@ def source_text(source: str, span: Span) -> str:
     return " ".join(p.strip() for p in parts + [lines[span.end_line - 1][:span.end_column - 1]])
 
 
-class _Builder:
+class _Builder(Names):
     def __init__(self, program: ast.Program):
         self.program = program
         self.nodes: dict[str, dict] = {}
@@ -113,154 +92,6 @@ class _Builder:
         self.instances: dict = {}
         self.block_defs: dict[str, ast.Block] = {}
         self.library = None
-
-    # ------------------------------------------------------------ names
-    def _define(self, name: ast.Name) -> None:
-        if name.id in FUNCTIONS:
-            raise ReservedNameError(f"'{name.id}' is a built-in function and cannot be redefined", name.span)
-        if name.id in self.defined:
-            first = self.defined[name.id]
-            raise RedefinitionError(f"'{name.id}' is already defined (at line {first.line})", name.span,
-                                    notes=((f"first definition of '{name.id}'", first),))
-        self.defined[name.id] = name.span
-
-    def collect(self) -> None:
-        statements = self.program.statements
-        for stmt in statements:  # inputs first: an assignment to one may come before its declaration
-            if isinstance(stmt, ast.InputDecl):
-                for decl in stmt.decls:
-                    self._define(decl.name)
-                    if decl.dims is not None and len(decl.dims) != 1:
-                        raise ShapeError(f"input '{decl.name.id}' must be a scalar or a vector [n], "
-                                         f"not {list(decl.dims)}", decl.span)
-                    self.inputs[decl.name.id] = decl
-        for stmt in statements:
-            if isinstance(stmt, (ast.ParamDecl, ast.FixedDecl)):
-                for decl in stmt.decls:
-                    self._declare_value(decl, isinstance(stmt, ast.FixedDecl))
-            elif isinstance(stmt, ast.Def):
-                self._define(stmt.name)
-                seen = set()
-                for p in stmt.params:
-                    if p.id in FUNCTIONS:
-                        raise ReservedNameError(f"'{p.id}' is a built-in function and cannot be redefined", p.span)
-                    if p.id in seen:
-                        raise RedefinitionError(f"argument '{p.id}' appears twice in '{stmt.name.id}'", p.span)
-                    seen.add(p.id)
-                self.defs[stmt.name.id] = stmt
-            elif isinstance(stmt, ast.Assign):
-                name = stmt.target.name
-                if name.id in self.inputs:
-                    raise InputAssignmentError(
-                        f"cannot assign to '{name.id}': it is an input", name.span,
-                        notes=((f"'{name.id}' is declared as an input here", self.inputs[name.id].name.span),))
-                self._define(name)
-                self.assigns[name.id] = stmt
-            elif isinstance(stmt, ast.Init):
-                self.inits.append(stmt)
-            elif isinstance(stmt, (ast.Use, ast.Block)):
-                from .blocks import collect_block_statement
-                collect_block_statement(self, stmt)
-            elif isinstance(stmt, ast.OutputDecl):
-                if self.output_decl is not None:
-                    raise RedefinitionError("outputs are already declared", stmt.span,
-                                            notes=(("first output line", self.output_decl.span),))
-                self.output_decl = stmt
-        for name, stmt in list(self.assigns.items()):
-            if isinstance(stmt.expr, ast.Name) and self._is_function(stmt.expr.id):
-                if stmt.target.dims is not None:
-                    raise KindError(f"'{name}' names the function '{stmt.expr.id}' and cannot have a size",
-                                    stmt.target.span)
-                self.aliases[name] = stmt.expr
-                del self.assigns[name]
-
-    def _declare_value(self, decl: ast.Decl, fixed: bool) -> None:
-        """A `param` or `fixed` declaration: a value is trained or fixed, never both."""
-        name = decl.name
-        other = self.param_decls if fixed else self.fixed_decls
-        if name.id in other:
-            first = other[name.id].name.span
-            was, now = ("a parameter", "fixed") if fixed else ("fixed", "a parameter")
-            raise RedefinitionError(f"'{name.id}' is declared {was} (at line {first.line}) and cannot also be "
-                                    f"{now}: a value is trained (param) or fixed, not both", name.span,
-                                    notes=((f"'{name.id}' is declared {was} here", first),))
-        self._define(name)
-        if fixed:
-            if name.id in MODULE_ATTRIBUTES:
-                raise ReservedNameError(f"'{name.id}' cannot be a fixed value's name: it would shadow the "
-                                        f"torch.nn.Module attribute of that name", name.span)
-            self.fixed_decls[name.id] = decl
-        else:
-            self.param_decls[name.id] = decl
-
-    def _is_function(self, name: str) -> bool:
-        """Whether a name means a function: a built-in, a def, or a chain of `g = f` lines ending in one."""
-        seen = set()
-        while name not in seen:  # a loop, not recursion: `g = h; h = g` is a cycle of nodes, not an alias
-            if name in FUNCTIONS or name in self.defs or name in self.aliases:
-                return True
-            stmt = self.assigns.get(name)
-            if stmt is None or not isinstance(stmt.expr, ast.Name) or stmt.target.dims is not None:
-                return False
-            seen.add(name)
-            name = stmt.expr.id
-        return False
-
-    def resolve_function(self, name: ast.Name) -> str:
-        """Follow aliases to a built-in or user-defined function name."""
-        while name.id in self.aliases:  # _is_function admitted only chains that end in a function
-            name = self.aliases[name.id]
-        if name.id in FUNCTIONS or name.id in self.defs:
-            return name.id
-        if name.id in self.assigns or name.id in self.inputs or name.id in self.param_decls \
-                or name.id in self.fixed_decls:
-            raise KindError(f"'{name.id}' is a value, not a function", name.span)
-        import difflib  # only on this error path
-
-        known = sorted(set(FUNCTIONS) | set(self.defs) | set(self.aliases))
-        close = difflib.get_close_matches(name.id, known, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else "; define it with 'def'"
-        raise UnknownFunctionError(f"unknown function '{name.id}'{hint} (built-in: {', '.join(sorted(FUNCTIONS))})",
-                                   name.span)
-
-    def _value_kind(self, name: str, local: frozenset) -> str:
-        if name in local:
-            return "local"
-        if name in ast.CONSTANTS:
-            return "const"
-        if name in self.inputs:
-            return "input"
-        if name in self.fixed_decls:
-            return "fixed"
-        if name in self.assigns:
-            return "node"
-        if name in self.aliases or name in FUNCTIONS or name in self.defs or name in self.instances \
-                or name in self.block_defs:
-            return "function"
-        return "param"
-
-    def find_params(self) -> None:
-        """Every free name is a parameter; order is first textual appearance outside init lines."""
-        def see(name: ast.Name):
-            if name.id not in self.params:
-                if name.id in MODULE_ATTRIBUTES:
-                    raise ReservedNameError(f"'{name.id}' cannot be a parameter name: it would shadow the "
-                                            f"torch.nn.Module attribute of that name", name.span)
-                self.params[name.id] = name.span
-
-        def scan(expr, local):
-            for node in ast.walk(expr):
-                if isinstance(node, ast.Name) and self._value_kind(node.id, local) == "param":
-                    see(node)
-
-        for stmt in self.program.statements:
-            if isinstance(stmt, ast.ParamDecl):
-                for decl in stmt.decls:
-                    see(decl.name)
-            elif isinstance(stmt, ast.Def):
-                scan(stmt.body, frozenset(p.id for p in stmt.params))
-            elif isinstance(stmt, ast.Assign) and stmt.target.name.id in self.assigns:
-                scan(stmt.expr, frozenset())
 
     # ------------------------------------------------------------ lowering
     def _new(self, stmt: str, **attrs) -> str:
@@ -413,15 +244,6 @@ class _Builder:
             raise SpecError("the spec defines no nodes, so it has no outputs",
                             Span(self.program.file, 1, 1, 1, 2))
         return sinks
-
-    def what_is(self, name: str) -> str | None:
-        """What a name means, for messages about a name used in the wrong place."""
-        if name in self.params:
-            return "a parameter"
-        if name in self.fixed_decls:
-            return "a fixed value"
-        return ("an input" if name in self.inputs else "a node" if name in self.assigns
-                else "a function" if self._is_function(name) else None)
 
 
 def _pos(span: Span) -> tuple[int, int]:
