@@ -22,7 +22,7 @@ from .lower import collector_paused, source_text
 from .inits import INITIALIZERS, number
 from .ir import Graph
 from .compile_runtime import _INPUT_ERROR, _LINEAR_SUM, _PARAMETER_PROPERTY
-from .layout import WIDTH, _packed, code_lines, comment, string_literal, wrap
+from .layout import WIDTH, code_lines, comment, input_guard, string_literal, wrap
 from .notebook import add_display
 from .ops import ADD, ATOM, MUL, OPS, PYTHON_ARITHMETIC, UNARY
 from .reserved import _attribute, class_name, field_name, python_name
@@ -333,12 +333,7 @@ class _Writer:
                 tests.append(f"{name}.shape[0] == {first}.shape[0]")
         sizes = tuple(size(i) for i in inputs)
         values = f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
-        condition = f"if self.check_inputs and not ({' and '.join(tests)}):"
-        if len(condition) > FORWARD_WIDTH:
-            condition = ["if self.check_inputs and not ("] + [
-                "    " + line for line in _packed(tests, " and ", FORWARD_WIDTH - 4)] + ["):"]
-        return ([condition] if isinstance(condition, str) else condition) + wrap(
-            f"raise input_error({tuple(inputs)!r}, {sizes!r}, {values})", "    ", FORWARD_WIDTH)
+        return input_guard(tests, f"raise input_error({tuple(inputs)!r}, {sizes!r}, {values})", FORWARD_WIDTH)
 
 
 def signature(graph: Graph) -> str:

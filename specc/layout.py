@@ -127,3 +127,12 @@ def _packed(parts: list[str], joint: str, width: int) -> list[str]:
         else:
             lines.append(joint.strip() + " " + part)
     return lines
+
+
+def input_guard(tests: list[str], raise_call: str, width: int) -> list[str]:
+    """``if self.check_inputs and not (…):`` and the ``raise`` under it, the tests packed over several
+    lines when one would be longer than ``width``."""
+    condition = f"if self.check_inputs and not ({' and '.join(tests)}):"
+    lines = [condition] if len(condition) <= width else (
+        ["if self.check_inputs and not ("] + ["    " + line for line in _packed(tests, " and ", width - 4)] + ["):"])
+    return lines + wrap(raise_call, "    ", width)

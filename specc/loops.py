@@ -10,7 +10,7 @@ step's values). A stepped output is the stack of its values, [B, T, …]. Called
 from __future__ import annotations
 
 from .compile import _MAX_HEIGHT, FORWARD_WIDTH, _paren, python_name
-from .layout import _packed, code_lines, comment, wrap
+from .layout import code_lines, comment, input_guard, wrap
 from .lower import source_text
 from .ops import ATOM
 
@@ -216,12 +216,8 @@ class _Loop:
         sizes = tuple(g.nodes[i]["shape"][0] if g.nodes[i]["shape"] else None for i in inputs)
         sequences = tuple(g.nodes[i]["sequence"] for i in inputs)
         values = f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
-        condition = f"if self.check_inputs and not ({' and '.join(tests)}):"
-        if len(condition) > FORWARD_WIDTH:
-            condition = ["if self.check_inputs and not ("] + [
-                "    " + line for line in _packed(tests, " and ", FORWARD_WIDTH - 4)] + ["):"]
-        return ([condition] if isinstance(condition, str) else condition) + wrap(
-            f"raise input_error({tuple(inputs)!r}, {sizes!r}, {sequences!r}, {values})", "    ", FORWARD_WIDTH)
+        return input_guard(tests, f"raise input_error({tuple(inputs)!r}, {sizes!r}, {sequences!r}, {values})",
+                           FORWARD_WIDTH)
 
 
 def loop_forward_lines(writer) -> list[str]:

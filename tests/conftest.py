@@ -82,6 +82,15 @@ def example_inputs(graph, batch: int = 6, seed: int = 0, steps: int = 5) -> list
             for name in graph.graph["inputs"]]
 
 
+def randomise(model, seed: int = 0):
+    """Give every parameter random values, so that starting values (zeros, ones) cannot hide a mistake."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype))
+    return model
+
+
 def as_list(out) -> list[torch.Tensor]:
     """A module's result as a list of tensors (one output is a tensor, several a NamedTuple)."""
     return list(out) if isinstance(out, tuple) else [out]

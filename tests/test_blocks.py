@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import specc
-from conftest import ROOT, as_list, assert_spec_error, example_inputs
+from conftest import ROOT, as_list, assert_spec_error, example_inputs, randomise
 from specc.errors import (ArityError, CycleError, InitError, KindError, RedefinitionError, ReservedNameError,
                           SizeConflictError, SpecError, SpecSyntaxError, UnknownFunctionError,
                           UnknownNameError)
@@ -23,13 +23,6 @@ SPECS = ROOT / "specs"
 # checks that every bundled spec has one).
 PARITY_STEMS = {"residual_blocks", "autoencoder", "encoder", "decoder"}
 
-
-def randomise(model, seed: int = 0):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype))
-    return model
 
 
 def batch(*shape, seed=1):

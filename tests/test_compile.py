@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import specc
-from conftest import ROOT, SPECS, as_list, example_inputs
+from conftest import ROOT, SPECS, as_list, example_inputs, randomise
 from references import layers, seed_polynomial, seed_two_io, seed_xor
 from specc import cli
 from specc.lower import MODULE_ATTRIBUTES
@@ -31,14 +31,6 @@ ALLOWED_IMPORTS = {"__future__", "math", "typing", "torch", "torch.nn", "torch.n
 def load64(name: str):
     return specc.load(ROOT / "specs" / name).double()
 
-
-def randomise(model, seed: int = 0):
-    """Give every parameter random values, so that starting values (zeros, ones) cannot hide a mistake."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype))
-    return model
 
 
 def copy_parameters(model, reference, names: dict[str, str]):

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import specc
-from conftest import assert_spec_error
+from conftest import assert_spec_error, randomise
 from specc.cli import main
 from specc.errors import (InitError, RedefinitionError, ReservedNameError, ShapeError, SizeConflictError,
                           SpecError, UndeterminedSizeError)
@@ -34,13 +34,6 @@ def shapes(text: str) -> dict[str, tuple]:
     graph = specc.graph(text)
     return {n: a["shape"] for n, a in graph.nodes.items() if a.get("name") and a["kind"] != "output"}
 
-
-def randomise(model, seed: int = 0):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype))
-    return model
 
 
 def batch(*shape, seed=1):
