@@ -30,12 +30,16 @@ SPEC_KEY = "specc.spec"
 
 def save_weights(module: "torch.nn.Module", path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
     """Write ``module``'s parameters and fixed values (its ``state_dict``: parameters, then persistent
-    buffers) to ``path`` (safetensors) via a temporary file and a rename, so an interrupted run leaves
+    buffers) to ``path`` (safetensors; for a ``.json`` name, a JSON object of named values, without the
+    metadata) via a temporary file and a rename, so an interrupted run leaves
     the old file intact. The file is serialised in memory first, so the one temporary file is specc's
     (safetensors' ``save_file`` would make its own)."""
     from safetensors.torch import save
     path = Path(path)
     tensors = {name: p.detach().cpu().contiguous() for name, p in module.state_dict().items()}
+    if path.suffix.lower() == ".json":  # what read_weights reads back: named numbers and nested lists, exact
+        lines = [f" {json.dumps(name)}: {json.dumps(tensor.double().tolist())}" for name, tensor in tensors.items()]
+        return write_file(path, ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8"))
     meta = {key: str(value) for key, value in (metadata or {}).items()}
     if getattr(module, "spec_source", None) is not None:
         meta.setdefault(SPEC_KEY, module.spec_source)

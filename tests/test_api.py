@@ -1,4 +1,5 @@
 """The public API: specc.graph, specc.parse, specc.load, specc.to_source, and the modules they return."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -176,6 +177,16 @@ def test_load_with_weights(tmp_path):
     trained = specc.load(TWO_IO)
     path = specc.save_weights(trained, tmp_path / "w.safetensors", {"note": "test"})
     again = specc.load(TWO_IO, weights=path)
+    assert all(torch.equal(a, b) for a, b in zip(trained.parameters(), again.parameters()))
+
+
+def test_weights_saved_as_json_are_json_and_read_back_exactly(tmp_path):
+    # A .json name gets JSON (what read_weights reads), not safetensors bytes under that name.
+    trained = specc.load(TWO_IO).double()
+    path = specc.save_weights(trained, tmp_path / "w.json")
+    values = json.loads(path.read_text(encoding="utf-8"))
+    assert list(values) == [name for name, _ in trained.named_parameters()]
+    again = specc.load(TWO_IO, weights=path, dtype=torch.float64)
     assert all(torch.equal(a, b) for a, b in zip(trained.parameters(), again.parameters()))
 
 
