@@ -119,6 +119,20 @@ class Library:
             err.notes += (note,)
         return err
 
+    def check_ports(self, graph) -> None:
+        """A block's class takes per-sample values, [B, n], as every spec's module does: an argument that
+        is the same for every sample (a parameter, numbers alone) is refused where it is passed."""
+        for call in graph.graph["blocks"]["calls"].values():
+            for port, arg in zip(call["inputs"], call["args"]):
+                if graph.nodes[port]["batched"]:
+                    continue
+                attrs = graph.nodes[arg]
+                shown = attrs.get("name") or attrs.get("label") or arg
+                instance = graph.graph["blocks"]["instances"][call["instance"]]["name"]
+                raise KindError(f"'{shown}' is the same for every sample (it depends on no input), but a block's "
+                                f"inputs vary per sample, as a spec's do: pass {instance}(…) a value computed "
+                                "from an input", call["span"])
+
     def annotate(self, err: SpecError) -> None:
         """An error found after lowering (sizes, inits): the files' texts, and the use site of the
         instance whose file it points into."""

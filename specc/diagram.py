@@ -74,8 +74,10 @@ def draw(spec, weights=None, view: str | None = None, collapse: bool = False, **
         except NotDrawable as err:
             view, note = "graph", f"drawn as the IR graph: {err}"
         else:
-            crowded = blocks and len(net.connections()) > MAX_EDGES  # its clusters read better as layers
-            view = view or ("neurons" if net.widest() <= style.max_units and not crowded else "layers")
+            if view is None:  # counted only for narrow layers: a million units has millions of connections
+                narrow = net.widest() <= style.max_units
+                crowded = narrow and blocks and len(net.connections()) > MAX_EDGES  # clusters read better as layers
+                view = "neurons" if narrow and not crowded else "layers"
     canvas = _Canvas.start(view, style)
     board = BlockCanvas(canvas, graph, view, collapse) if blocks else canvas  # clusters, or boxes
     if view == "neurons":

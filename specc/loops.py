@@ -164,7 +164,8 @@ class _Loop:
                 body += self.statement(node, LOOP_WIDTH, keep=node in kept)
         body += [f"{collected[n]}.append({w.locals[n]})" for n in outputs]
         body += [f"{state} = {w.code(of)[0]}" for of, state in updates]
-        loop = [f"for {time} in range({steps}):"] + ["    " + line for line in body]
+        # nothing computed per step (`output x` of a sequence input): no loop at all
+        loop = [f"for {time} in range({steps}):"] + ["    " + line for line in body] if body else []
         for x, original in originals.items():  # after the loop a sequence is itself again
             w.locals[x] = original
         for node in self.after:

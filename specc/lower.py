@@ -285,6 +285,8 @@ def build_graph(program: ast.Program, unifier: Unifier | None = None, limits: Li
         except ShapeError as err:
             raise star_notes(builder, err) from None
         mark_batched_steps(graph)
+        if builder.library is not None:
+            builder.library.check_ports(graph)
         check_sizes(graph, unifier, limits)
         check_numbers(graph)
         for decl in outputs:

@@ -241,6 +241,8 @@ q[4] = b(p)
 
 # ---------------------------------------------------------------- errors
 BAD_TEXT = [  # (spec, error, line, column, part of the message)
+    ("block b {\n input u[3]\n y[2] = tanh(W·u)\n}\ninput x\nparam h0[3]\nr = use b\nz = r(h0) * x\n", KindError, 8, 5,
+     "'h0' is the same for every sample"),
     ("input x\nr = use nob\ny = r(x)\n", UnknownNameError, 2, 9, "no block named 'nob'"),
     ("block b {\n input u\n y = 2*u\n}\ninput x\ny = b(x)\n", KindError, 6, 5, "'b' is a block, not an instance"),
     ("block b {\n input u\n y = 2*u\n}\ninput x\nr = use b\ny = r(x, x)\n", ArityError, 7, 5, "takes 1 input(s)"),
