@@ -20,6 +20,13 @@ from .errors import (ArityError, CycleError, KindError, ReservedNameError, SpecE
 from .lower import MODULE_ATTRIBUTES, _Builder, source_text
 
 
+
+def used_path(written: str, using_file: str) -> str:
+    """The file ``use "written"`` names: relative to the using file's folder (for spec text given as a
+    string, ``<spec>``, to the current folder)."""
+    folder = os.path.dirname(using_file) if using_file != "<spec>" else ""
+    return os.path.normpath(os.path.join(folder, written))
+
 class Instance:
     """One ``use``: its builder (the block's names), outputs and where it is written."""
 
@@ -49,9 +56,7 @@ class Library:
         """The parse of the file a ``use`` names, relative to the using file's folder."""
         from .api import read_spec_file  # the one reader of spec files, with its checks
         from .limits import DEFAULT
-        written = use.source.path
-        folder = os.path.dirname(using_file) if using_file != "<spec>" else ""
-        name = os.path.normpath(os.path.join(folder, written)) if folder else os.path.normpath(written)
+        name = used_path(use.source.path, using_file)
         if name not in self.programs:
             try:
                 text, name = read_spec_file(name)

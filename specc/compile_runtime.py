@@ -1,5 +1,5 @@
 """The module-level helpers a generated file may hold, as source text: specc/compile.py writes each
-one a module uses above its class (and specc/loops.py its own ``input_error`` for sequences).
+one a module uses above its class (specc/loops.py the ``input_error`` for sequences).
 
 They run in the generated file, so they may use only what it imports (``torch``, ``nn``, ``F``).
 """
@@ -18,6 +18,35 @@ def input_error(names: tuple, sizes: tuple, values: tuple) -> Exception:
             wanted = ", ".join(["B" if batch is None else str(batch)] + [str(s) for s in expected])
             return ValueError(f"input {name!r} must have shape [{wanted}], got {list(value.shape)}")
         batch = value.shape[0]
+    return ValueError("the inputs' shapes do not fit the spec")
+'''
+
+
+# The same for a spec that loops over time (specc/loops.py): sequences are [B, T, size].
+SEQUENCE_INPUT_ERROR = '''
+
+
+def input_error(names: tuple, sizes: tuple, sequences: tuple, values: tuple) -> Exception:
+    """Why inputs were refused: a sequence must have shape [B, T, size] ([B, T] for a scalar), any
+    other input [B, size] ([B]); one B for all, one T of at least 1 for all sequences."""
+    batch = steps = None
+    for name, size, sequence, value in zip(names, sizes, sequences, values):
+        if not isinstance(value, torch.Tensor):
+            return TypeError(f"input {name!r} must be a torch.Tensor, got {type(value).__name__}")
+        leading, expected = (2 if sequence else 1), ([] if size is None else [size])
+        if value.dim() != leading + len(expected) or list(value.shape[leading:]) != expected:
+            wanted = ", ".join(["B", "T"][:leading] + [str(s) for s in expected])
+            return ValueError(f"input {name!r} must have shape [{wanted}], got {list(value.shape)}")
+        if batch not in (None, value.shape[0]):
+            return ValueError(f"input {name!r} has a batch of {value.shape[0]}, "
+                              f"the inputs before it {batch}")
+        batch, length = value.shape[0], (value.shape[1] if sequence else steps)
+        if length == 0:
+            return ValueError(f"input {name!r} has no time steps: a sequence needs T of at least 1")
+        if steps not in (None, length):
+            return ValueError(f"input {name!r} has {length} time steps, "
+                              f"the sequences before it {steps}")
+        steps = length
     return ValueError("the inputs' shapes do not fit the spec")
 '''
 

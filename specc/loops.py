@@ -10,38 +10,12 @@ step's values). A stepped output is the stack of its values, [B, T, …]. Called
 from __future__ import annotations
 
 from .compile import _MAX_HEIGHT, FORWARD_WIDTH, _paren, python_name
+from .compile_runtime import SEQUENCE_INPUT_ERROR
 from .layout import code_lines, comment, input_guard, wrap
 from .lower import source_text
 from .ops import ATOM
 
 LOOP_WIDTH = FORWARD_WIDTH - 4  # the loop's body is indented once more
-
-SEQUENCE_INPUT_ERROR = '''
-
-
-def input_error(names: tuple, sizes: tuple, sequences: tuple, values: tuple) -> Exception:
-    """Why inputs were refused: a sequence must have shape [B, T, size] ([B, T] for a scalar), any
-    other input [B, size] ([B]); one B for all, one T of at least 1 for all sequences."""
-    batch = steps = None
-    for name, size, sequence, value in zip(names, sizes, sequences, values):
-        if not isinstance(value, torch.Tensor):
-            return TypeError(f"input {name!r} must be a torch.Tensor, got {type(value).__name__}")
-        leading, expected = (2 if sequence else 1), ([] if size is None else [size])
-        if value.dim() != leading + len(expected) or list(value.shape[leading:]) != expected:
-            wanted = ", ".join(["B", "T"][:leading] + [str(s) for s in expected])
-            return ValueError(f"input {name!r} must have shape [{wanted}], got {list(value.shape)}")
-        if batch not in (None, value.shape[0]):
-            return ValueError(f"input {name!r} has a batch of {value.shape[0]}, "
-                              f"the inputs before it {batch}")
-        batch, length = value.shape[0], (value.shape[1] if sequence else steps)
-        if length == 0:
-            return ValueError(f"input {name!r} has no time steps: a sequence needs T of at least 1")
-        if steps not in (None, length):
-            return ValueError(f"input {name!r} has {length} time steps, "
-                              f"the sequences before it {steps}")
-        steps = length
-    return ValueError("the inputs' shapes do not fit the spec")
-'''
 
 
 class _Loop:

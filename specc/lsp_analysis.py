@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from .blocks import used_path
 from .errors import Span, SpecError, split_lines
 from .ir import Graph
 
@@ -175,19 +176,13 @@ def _statements(statements, file: str) -> list[Symbol]:
                 symbol = Symbol(stmt.name.id, "use", stmt.name.span, stmt.span, f"instance of block {stmt.source.id}")
             else:
                 symbol = Symbol(stmt.name.id, "use", stmt.name.span, stmt.span, f'instance of "{path}"',
-                                target=_resolved(path, file))
+                                target=used_path(path, file))
             found.append(symbol)
         elif kind == "Block":
             symbol = Symbol(stmt.name.id, "block", stmt.name.span, stmt.span, f"block {stmt.name.id}")
             symbol.children = _scope(stmt.statements, file, stmt.span)
             found.append(symbol)
     return found
-
-
-def _resolved(path: str, file: str) -> str:
-    """A used file's name, as specc/blocks.py finds it: relative to the using file's folder."""
-    folder = os.path.dirname(file) if file != "<spec>" else ""
-    return os.path.normpath(os.path.join(folder, path))
 
 
 def _body(stmt) -> tuple:

@@ -36,6 +36,7 @@ from ..errors import DataError, SpecError
 from ..files import write_file
 from ..ir import Graph
 from ..lower import spec_graph
+from ..sequences import is_sequential
 from .data import Node, Table, _assemble, _label, _names, _number, _one_hot, columns_of, csv_text
 
 SEQUENCE_COLUMN = "sequence"  # the long format's column naming each row's sequence
@@ -49,8 +50,7 @@ STEP_BFGS = dict(max_iter=1000, abstol=None, reltol=1e-8)
 
 def has_steps(model_or_graph) -> bool:
     """Whether the spec has step nodes (a sequence input, ``prev``): its data are sequences."""
-    graph = spec_graph(model_or_graph)
-    return any(attrs.get("stepped") or attrs.get("sequence") for attrs in graph.nodes.values())
+    return is_sequential(spec_graph(model_or_graph))  # a sequence input is itself a step node
 
 
 def stepped_names(graph: Graph) -> set[str]:
