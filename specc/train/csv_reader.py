@@ -139,18 +139,10 @@ class _Chunks:
                 from None
         if "\r" in text:  # as a file read as text sees its line ends
             text = text.replace("\r\n", "\n").replace("\r", "\n")
-        reader, values, records = csv.reader(io.StringIO(text)), typed_array("d"), 0
+        reader, values = csv.reader(io.StringIO(text)), typed_array("d")
         try:
-            for records, row in enumerate(reader, 1):
-                r = self.row + records - 1
-                if _blank(row):  # trailing blank lines are dropped; a blank line before data is a row
-                    self.blanks.append((r, row))
-                    continue
-                for r_, row_ in self.blanks + [(r, row)]:
-                    _csv_row(self.table, self.header, r_, row_, values)
-                self.blanks.clear()
-                if self.rows.count * self.width + len(values) > self.limit:
-                    raise too_many(self.table.origin, self.limit)
+            records = _take_rows(self.table, self.header, reader, self.row, values, self.blanks, self.limit,
+                                 self.rows.count * self.width)
         except csv.Error as err:
             raise _csv_error(self.table.origin, self.row + 1 + reader.line_num, err) from None
         if values:
@@ -262,19 +254,31 @@ def _parse_csv(path: Path, text: str, reader, limit: int) -> Table:
     header = [name.strip() for name in header]
     table = Table(str(path), dict.fromkeys(header), text)  # the names first: errors point at columns
     _check_header(table, header)
-    values, blanks = typed_array("d"), []
-    for r, row in enumerate(reader):
-        if _blank(row):  # trailing blank lines are dropped; a blank line before data is a row
+    values = typed_array("d")
+    _take_rows(table, header, reader, 0, values, [], limit)
+    columns = np.frombuffer(values, dtype=np.float64).reshape(-1, len(header))
+    table.arrays = {name: columns[:, c] for c, name in enumerate(header)}
+    return table
+
+
+def _take_rows(table: Table, header: list[str], rows, first: int, values: typed_array, blanks: list,
+               limit: int, held: int = 0) -> int:
+    """The rows of a csv reader, numbered from ``first``, converted into ``values``; the records read.
+    Trailing blank lines are dropped, but a blank line before data is a row: ``blanks`` holds the
+    blank ones not yet followed by data (a chunk's last ones wait for the next chunk). ``held``: the
+    values read before these, counted against ``limit``."""
+    records = 0
+    for records, row in enumerate(rows, 1):
+        r = first + records - 1
+        if _blank(row):
             blanks.append((r, row))
             continue
         for r_, row_ in blanks + [(r, row)]:
             _csv_row(table, header, r_, row_, values)
         blanks.clear()
-        if len(values) > limit:
-            raise too_many(path, limit)
-    columns = np.frombuffer(values, dtype=np.float64).reshape(-1, len(header))
-    table.arrays = {name: columns[:, c] for c, name in enumerate(header)}
-    return table
+        if held + len(values) > limit:
+            raise too_many(table.origin, limit)
+    return records
 
 
 def _csv_row(table: Table, header: list[str], r: int, row: list[str], values: typed_array) -> None:
